@@ -39,7 +39,14 @@ fn main() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--profile", "guest", "--target", TARGET, "--target-dir"])
+        .args([
+            "build",
+            "--profile",
+            "guest",
+            "--target",
+            TARGET,
+            "--target-dir",
+        ])
         .arg(&guest_target);
     for g in &guests {
         cmd.args(["-p", &g.package]);
@@ -56,14 +63,20 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("could not run cargo to build the policy components");
+    let status = cmd
+        .status()
+        .expect("could not run cargo to build the policy components");
     if !status.success() {
-        panic!("building the policy components under policies/ failed (see the cargo output above)");
+        panic!(
+            "building the policy components under policies/ failed (see the cargo output above)"
+        );
     }
 
     let components = out.join("components");
     fs::create_dir_all(&components).unwrap();
-    let mut builtin = String::from("/// Default policies and variants compiled into the binary: (name, component bytes).\n");
+    let mut builtin = String::from(
+        "/// Default policies and variants compiled into the binary: (name, component bytes).\n",
+    );
     builtin.push_str("pub const BUILTIN: &[(&str, &[u8])] = &[\n");
     for g in &guests {
         let core_path = guest_target
@@ -91,15 +104,23 @@ fn main() {
     }
     builtin.push_str("];\n");
     write_if_changed(&out.join("builtin_components.rs"), builtin.as_bytes());
-    println!("cargo::rustc-env=TOLLGATE_COMPONENTS_DIR={}", components.display());
+    println!(
+        "cargo::rustc-env=TOLLGATE_COMPONENTS_DIR={}",
+        components.display()
+    );
 }
 
 /// Every crate in `policies/*` (default policies and variants) and
 /// `policies/fixtures/*` (test-only components).
 fn discover(root: &Path) -> Vec<Guest> {
     let mut guests = Vec::new();
-    for (dir, fixture) in [(root.join("policies"), false), (root.join("policies/fixtures"), true)] {
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
+    for (dir, fixture) in [
+        (root.join("policies"), false),
+        (root.join("policies/fixtures"), true),
+    ] {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
             .filter(|e| e.path().join("Cargo.toml").is_file())
@@ -108,7 +129,11 @@ fn discover(root: &Path) -> Vec<Guest> {
         names.sort();
         for name in names {
             let prefix = if fixture { "fixture" } else { "policy" };
-            guests.push(Guest { package: format!("{prefix}-{name}"), file: name, fixture });
+            guests.push(Guest {
+                package: format!("{prefix}-{name}"),
+                file: name,
+                fixture,
+            });
         }
     }
     guests
@@ -127,10 +152,16 @@ fn ensure_target() {
     if libdir.as_deref().is_some_and(|d| d.is_dir()) {
         return;
     }
-    println!("cargo::warning=installing the Rust target {TARGET} (needed for the policy components)");
-    let added = Command::new("rustup").args(["target", "add", TARGET]).status();
+    println!(
+        "cargo::warning=installing the Rust target {TARGET} (needed for the policy components)"
+    );
+    let added = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status();
     if !matches!(added, Ok(s) if s.success()) {
-        panic!("the Rust target {TARGET} is missing and could not be installed: run `rustup target add {TARGET}`");
+        panic!(
+            "the Rust target {TARGET} is missing and could not be installed: run `rustup target add {TARGET}`"
+        );
     }
 }
 

@@ -2,7 +2,18 @@
 //! components. The modules follow the request path: config → policy runtime →
 //! admission → queue → workers → backends → accounting.
 
+pub mod admission;
+pub mod api;
+pub mod backend;
+pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod gateway;
+pub mod metrics;
+pub mod policy;
+pub mod queue;
+pub mod requests;
+pub mod workers;
 
 /// Policy components compiled into the binary by `host/build.rs`.
 pub mod builtin {

@@ -1,1 +1,44 @@
-fn main(){}
+//! `tollgate`: the command-line entry point.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// An LLM serving gateway whose governance policies are WebAssembly components.
+#[derive(Parser)]
+#[command(name = "tollgate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve(tollgate::cli::serve::Args),
+    /// Work with the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate every file of a config directory (and load its policies).
+    Check {
+        /// The config directory.
+        #[arg(default_value = "config")]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => tollgate::cli::serve::run(args),
+        Command::Config {
+            command: ConfigCommand::Check { dir },
+        } => tollgate::cli::config_check(&dir),
+    }
+}

@@ -23,7 +23,9 @@ pub struct Config {
 }
 
 /// A tenant's priority class (projects.yaml `priority`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     Low,
@@ -82,8 +84,15 @@ pub struct Model {
 #[derive(Debug, Clone)]
 pub enum Backend {
     Simulated(Simulated),
-    Ollama { base_url: String, model: String },
-    OpenAi { base_url: String, model: String, api_key_env: Option<String> },
+    Ollama {
+        base_url: String,
+        model: String,
+    },
+    OpenAi {
+        base_url: String,
+        model: String,
+        api_key_env: Option<String>,
+    },
 }
 
 impl Backend {

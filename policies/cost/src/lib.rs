@@ -28,7 +28,11 @@ pub fn cost_nano(input: u64, output: u64, model: &ModelInfo) -> u64 {
 
 /// The rule: price the request; refuse it when over the per-request cap.
 pub fn decide(settings: &Settings, request: &Request, model: &ModelInfo) -> Verdict {
-    let estimate = cost_nano(request.prompt_tokens.into(), request.max_tokens.into(), model);
+    let estimate = cost_nano(
+        request.prompt_tokens.into(),
+        request.max_tokens.into(),
+        model,
+    );
     if let Some(cap) = settings.max_request_cost_eur {
         let cap_nano = (cap * 1e9).round() as u64;
         if estimate > cap_nano {
@@ -60,7 +64,11 @@ pub fn settle(model: &ModelInfo, outcome: &Outcome) -> Usage {
             cost_nano_eur: cost_nano(u.input_tokens.into(), u.output_tokens.into(), model),
             ..*u
         },
-        Outcome::TimedOut | Outcome::Rejected => Usage { input_tokens: 0, output_tokens: 0, cost_nano_eur: 0 },
+        Outcome::TimedOut | Outcome::Rejected => Usage {
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_nano_eur: 0,
+        },
     }
 }
 
@@ -70,22 +78,32 @@ struct Cost;
 
 impl Guest for Cost {
     fn info() -> PolicyInfo {
-        PolicyInfo { name: "cost".into(), version: env!("CARGO_PKG_VERSION").into() }
+        PolicyInfo {
+            name: "cost".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
     }
 
     fn configure(settings: String) -> Result<(), String> {
-        let parsed: Settings = serde_json::from_str(&settings).map_err(|e| format!("cost settings: {e}"))?;
+        let parsed: Settings =
+            serde_json::from_str(&settings).map_err(|e| format!("cost settings: {e}"))?;
         if let Some(cap) = parsed.max_request_cost_eur
             && !(cap.is_finite() && cap >= 0.0)
         {
-            return Err(format!("cost settings: max_request_cost_eur must be a number >= 0, got {cap}"));
+            return Err(format!(
+                "cost settings: max_request_cost_eur must be a number >= 0, got {cap}"
+            ));
         }
         let _ = SETTINGS.set(parsed);
         Ok(())
     }
 
     fn evaluate(request: Request, _tenant: Tenant, model: ModelInfo, _load: Load) -> Verdict {
-        decide(SETTINGS.get().unwrap_or(&Settings::default()), &request, &model)
+        decide(
+            SETTINGS.get().unwrap_or(&Settings::default()),
+            &request,
+            &model,
+        )
     }
 
     fn finish(_request: Request, _tenant: Tenant, model: ModelInfo, outcome: Outcome) -> Usage {
@@ -135,13 +153,21 @@ mod tests {
         // Seed: simulated-small, 6 in / 64 out -> 0.0000134 EUR.
         assert_eq!(cost_nano(6, 64, &small()), 13_400);
         // 1000 in @ 0.10, 500 out @ 0.20 -> 0.20 EUR.
-        let m = ModelInfo { input_nano_eur_per_1k: 100_000_000, output_nano_eur_per_1k: 200_000_000, ..small() };
+        let m = ModelInfo {
+            input_nano_eur_per_1k: 100_000_000,
+            output_nano_eur_per_1k: 200_000_000,
+            ..small()
+        };
         assert_eq!(cost_nano(1000, 500, &m), 200_000_000);
     }
 
     #[test]
     fn rounds_half_up_to_the_nano_euro() {
-        let m = ModelInfo { input_nano_eur_per_1k: 1, output_nano_eur_per_1k: 0, ..small() };
+        let m = ModelInfo {
+            input_nano_eur_per_1k: 1,
+            output_nano_eur_per_1k: 0,
+            ..small()
+        };
         assert_eq!(cost_nano(499, 0, &m), 0);
         assert_eq!(cost_nano(500, 0, &m), 1);
     }
@@ -156,14 +182,25 @@ mod tests {
 
     #[test]
     fn cap_refuses_expensive_requests_only() {
-        let s = Settings { max_request_cost_eur: Some(0.00001) };
-        assert!(matches!(decide(&s, &request(6, 64), &small()), Verdict::Reject(r) if r.code == "request_cost_exceeded"));
-        assert!(matches!(decide(&s, &request(6, 10), &small()), Verdict::Modify(_)));
+        let s = Settings {
+            max_request_cost_eur: Some(0.00001),
+        };
+        assert!(
+            matches!(decide(&s, &request(6, 64), &small()), Verdict::Reject(r) if r.code == "request_cost_exceeded")
+        );
+        assert!(matches!(
+            decide(&s, &request(6, 10), &small()),
+            Verdict::Modify(_)
+        ));
     }
 
     #[test]
     fn final_cost_uses_real_usage() {
-        let done = Outcome::Completed(Usage { input_tokens: 6, output_tokens: 64, cost_nano_eur: 0 });
+        let done = Outcome::Completed(Usage {
+            input_tokens: 6,
+            output_tokens: 64,
+            cost_nano_eur: 0,
+        });
         assert_eq!(settle(&small(), &done).cost_nano_eur, 13_400);
         assert_eq!(settle(&small(), &Outcome::Rejected).cost_nano_eur, 0);
     }

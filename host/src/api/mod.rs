@@ -1,0 +1,198 @@
+//! The HTTP API (axum). Handlers are thin: they translate HTTP to calls on
+//! [`Gateway`] and answers back, keeping the seed's paths, JSON field names
+//! and status codes.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::gateway::{ApiError, Gateway, Reply};
+
+/// Header naming the policy versions that decided a request.
+pub const POLICIES_HEADER: &str = "x-tollgate-policies";
+
+/// All routes.
+pub fn router(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/generate", post(generate))
+        .route("/queue/status", get(queue_status))
+        .route("/requests/{id}", get(request_status))
+        .route("/metrics", get(metrics))
+        .route("/metrics/reset", post(metrics_reset))
+        .route("/config/summary", get(config_summary))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(gw)
+}
+
+async fn health() -> axum::Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))).into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({"detail": "Method Not Allowed"})),
+    )
+        .into_response()
+}
+
+async fn generate(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
+    match gw.generate(&body).await {
+        Ok(reply) => reply_response(reply),
+        Err(e) => error_response(e),
+    }
+}
+
+fn reply_response(reply: Reply) -> Response {
+    let mut headers = HeaderMap::new();
+    insert(&mut headers, "x-request-id", &reply.request_id);
+    insert(&mut headers, POLICIES_HEADER, &reply.policy_versions);
+    (StatusCode::OK, headers, axum::Json(reply)).into_response()
+}
+
+fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
+}
+
+/// Renders a gateway error: 422 FastAPI body, or `{"detail": ...}` with the status.
+pub fn error_response(e: ApiError) -> Response {
+    match e {
+        ApiError::Validation(errors) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "detail": errors })),
+        )
+            .into_response(),
+        ApiError::Refused {
+            status,
+            detail,
+            code,
+            retry_after_ms,
+            request_id,
+            policy_versions,
+        } => {
+            let mut headers = HeaderMap::new();
+            insert(&mut headers, "x-request-id", &request_id);
+            if !policy_versions.is_empty() {
+                insert(&mut headers, POLICIES_HEADER, &policy_versions);
+            }
+            let retry_after_seconds = retry_after_ms.map(|ms| ms as f64 / 1000.0);
+            if let Some(ms) = retry_after_ms {
+                insert(
+                    &mut headers,
+                    "retry-after",
+                    &ms.div_ceil(1000).max(1).to_string(),
+                );
+            }
+            let body = json!({
+                "detail": detail,
+                "code": code,
+                "request_id": request_id,
+                "retry_after_seconds": retry_after_seconds,
+            });
+            (status_code(status), headers, Json(body)).into_response()
+        }
+        ApiError::Backend { error, request_id } => {
+            let body = json!({ "detail": error.to_string(), "request_id": request_id });
+            (status_code(error.status()), Json(body)).into_response()
+        }
+        ApiError::ShuttingDown => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"detail": "the gateway is shutting down; retry on another instance"})),
+        )
+            .into_response(),
+    }
+}
+
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+async fn queue_status(State(gw): State<Arc<Gateway>>) -> axum::Json<Value> {
+    Json(gw.queue_status())
+}
+
+async fn request_status(
+    State(gw): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+) -> axum::Json<Value> {
+    match gw.request(&id) {
+        Some(record) => Json(serde_json::to_value(record).unwrap_or(Value::Null)),
+        None => {
+            Json(json!({"request_id": id, "status": "not_found", "message": "Request not found"}))
+        }
+    }
+}
+
+async fn metrics(State(gw): State<Arc<Gateway>>) -> axum::Json<Value> {
+    Json(serde_json::to_value(gw.metrics.summary()).unwrap_or(Value::Null))
+}
+
+async fn metrics_reset(State(gw): State<Arc<Gateway>>) -> axum::Json<Value> {
+    gw.metrics.reset();
+    Json(json!({"status": "ok", "message": "Metrics reset"}))
+}
+
+async fn config_summary(State(gw): State<Arc<Gateway>>) -> axum::Json<Value> {
+    let config = gw.config();
+    let files: serde_json::Map<String, Value> = config
+        .summary
+        .iter()
+        .map(|f| {
+            (
+                f.file.clone(),
+                json!({"top_level_keys": f.top_level_keys, "item_count": f.item_count}),
+            )
+        })
+        .collect();
+    Json(json!({"config_dir": config.dir.display().to_string(), "files": files}))
+}
+
+impl Gateway {
+    /// The `/queue/status` body: the seed's keys, plus each policy slot's view.
+    pub fn queue_status(&self) -> Value {
+        let config = self.config();
+        let counts = self.counts();
+        let load = crate::policy::views::load(counts.queued, counts.active, &config);
+        let policies = self.chain().status(self.clock_ms(), load);
+        let level = policies
+            .values()
+            .find(|v| v.get("level").is_some())
+            .cloned()
+            .unwrap_or(Value::Null);
+        let ratio = if counts.max_queue > 0 {
+            counts.queued as f64 / counts.max_queue as f64
+        } else {
+            0.0
+        };
+        json!({
+            "queue_size": counts.queued,
+            "active_requests": counts.active,
+            "max_active_requests": counts.max_active,
+            "max_queue_size": counts.max_queue,
+            "current_degradation_level": level.get("level").cloned().unwrap_or(json!("normal")),
+            "current_degradation_level_number": level.get("level_number").cloned().unwrap_or(json!(0)),
+            "queue_usage_ratio": ratio,
+            "degradation_actions": level.get("actions").cloned().unwrap_or(json!({})),
+            "worker_running": true,
+            "worker_count": counts.max_active,
+            "completed_requests": self.lifetime.completed.load(Ordering::Relaxed),
+            "failed_requests": self.lifetime.failed.load(Ordering::Relaxed),
+            "timed_out_requests": self.lifetime.timed_out.load(Ordering::Relaxed),
+            "policies": policies,
+        })
+    }
+}

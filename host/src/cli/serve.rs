@@ -1,0 +1,118 @@
+//! `tollgate serve`: runs the gateway until SIGTERM or Ctrl-C, then drains.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::SystemClock;
+use crate::gateway::Gateway;
+
+/// `tollgate serve` options.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The config directory.
+    #[arg(long, default_value = "config")]
+    pub config: PathBuf,
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub addr: SocketAddr,
+    /// How long in-flight and queued requests may take to finish at shutdown.
+    #[arg(long, default_value_t = 30.0)]
+    pub shutdown_grace_seconds: f64,
+}
+
+/// Runs the server; exit code 2 for an invalid configuration.
+pub fn run(args: Args) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tollgate=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Some(config) = super::load_config(&args.config) else {
+        return ExitCode::from(2);
+    };
+    let gateway = match Gateway::new(config, Arc::new(SystemClock)) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(serve(gateway, args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(gateway: Arc<Gateway>, args: Args) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {}: {e} (choose another --addr)",
+                args.addr
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    // Tests and scripts read this line to find the port.
+    println!("tollgate listening on http://{addr}");
+    tracing::info!(%addr, config = %gateway.config().dir.display(), "serving");
+
+    let housekeeping = {
+        let gw = gateway.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            let mut n: u64 = 0;
+            loop {
+                tick.tick().await;
+                gw.expire_queued();
+                n += 1;
+                if n.is_multiple_of(600) {
+                    gw.state().sweep(gw.clock_ms());
+                }
+            }
+        })
+    };
+
+    let app = crate::api::router(gateway.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("shutting down: draining in-flight and queued requests");
+    gateway
+        .drain(Duration::from_secs_f64(
+            args.shutdown_grace_seconds.max(0.0),
+        ))
+        .await;
+    housekeeping.abort();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

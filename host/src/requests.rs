@@ -1,0 +1,165 @@
+//! What `/requests/{id}` answers: every request the gateway gave an id —
+//! inline, queued or rejected — with its lifecycle, kept for a bounded time
+//! and count (oldest finished entries are evicted first).
+//!
+//! Lifecycle: `queued → processing → completed | failed | timed_out`, or
+//! straight to `rejected`. Each request ends in exactly one terminal state.
+
+use indexmap::IndexMap;
+use parking_lot::Mutex;
+use serde::Serialize;
+
+/// A request's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Queued,
+    Processing,
+    Completed,
+    Failed,
+    TimedOut,
+    Rejected,
+}
+
+impl Status {
+    /// Whether the request has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Status::Completed | Status::Failed | Status::TimedOut | Status::Rejected
+        )
+    }
+}
+
+/// One step of a lifecycle.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub status: Status,
+    /// Host clock, ms since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// A request as `/requests/{id}` shows it (the seed's fields first).
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    pub request_id: String,
+    pub status: Status,
+    pub message: String,
+    pub estimated_input_tokens: Option<u32>,
+    pub estimated_output_tokens: Option<u32>,
+    pub estimated_cost_eur: Option<f64>,
+    pub user_id: String,
+    pub project_id: String,
+    pub model: String,
+    pub backend_name: Option<String>,
+    pub latency_seconds: Option<f64>,
+    pub queue_wait_seconds: Option<f64>,
+    /// HTTP status of the refusal or failure, when there was one.
+    pub http_status: Option<u16>,
+    pub lifecycle: Vec<Step>,
+}
+
+/// The bounded registry.
+pub struct Registry {
+    inner: Mutex<IndexMap<String, Record>>,
+    capacity: usize,
+}
+
+impl Registry {
+    /// Keeps at most `capacity` requests.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(IndexMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Adds a new request.
+    pub fn insert(&self, record: Record) {
+        let mut map = self.inner.lock();
+        if map.len() >= self.capacity {
+            // Evict the oldest finished request; running ones are never evicted.
+            if let Some(idx) = map.values().position(|r| r.status.is_terminal()) {
+                map.shift_remove_index(idx);
+            }
+        }
+        map.insert(record.request_id.clone(), record);
+    }
+
+    /// Updates a request; returns false if it is unknown or already ended
+    /// (a terminal state is never overwritten).
+    pub fn update(&self, id: &str, at_ms: u64, f: impl FnOnce(&mut Record)) -> bool {
+        let mut map = self.inner.lock();
+        let Some(record) = map.get_mut(id) else {
+            return false;
+        };
+        if record.status.is_terminal() {
+            return false;
+        }
+        f(record);
+        record.lifecycle.push(Step {
+            status: record.status,
+            at_ms,
+        });
+        true
+    }
+
+    /// A copy of a request.
+    pub fn get(&self, id: &str) -> Option<Record> {
+        self.inner.lock().get(id).cloned()
+    }
+
+    /// Number of requests held.
+    pub fn len(&self) -> usize {
+        self.inner.lock().len()
+    }
+
+    /// Whether no request is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, status: Status) -> Record {
+        Record {
+            request_id: id.into(),
+            status,
+            message: String::new(),
+            estimated_input_tokens: None,
+            estimated_output_tokens: None,
+            estimated_cost_eur: None,
+            user_id: "u".into(),
+            project_id: "p".into(),
+            model: "m".into(),
+            backend_name: None,
+            latency_seconds: None,
+            queue_wait_seconds: None,
+            http_status: None,
+            lifecycle: vec![Step { status, at_ms: 0 }],
+        }
+    }
+
+    #[test]
+    fn terminal_states_are_final_and_eviction_spares_running_requests() {
+        let r = Registry::new(2);
+        r.insert(record("running", Status::Processing));
+        r.insert(record("done", Status::Rejected));
+        assert!(!r.update("done", 1, |x| x.status = Status::Completed));
+        r.insert(record("new", Status::Queued));
+        assert!(r.get("done").is_none(), "the finished request was evicted");
+        assert!(r.get("running").is_some());
+        assert!(r.update("running", 2, |x| x.status = Status::Completed));
+        let lifecycle: Vec<_> = r
+            .get("running")
+            .unwrap()
+            .lifecycle
+            .iter()
+            .map(|s| s.status)
+            .collect();
+        assert_eq!(lifecycle, [Status::Processing, Status::Completed]);
+    }
+}
