@@ -86,7 +86,7 @@ impl Registry {
         map.insert(record.request_id.clone(), record);
     }
 
-    /// Updates a request; returns false if it is unknown or already ended
+    /// Updates a request (a status change adds a lifecycle step); returns false if it is unknown or already ended
     /// (a terminal state is never overwritten).
     pub fn update(&self, id: &str, at_ms: u64, f: impl FnOnce(&mut Record)) -> bool {
         let mut map = self.inner.lock();
@@ -96,11 +96,14 @@ impl Registry {
         if record.status.is_terminal() {
             return false;
         }
+        let before = record.status;
         f(record);
-        record.lifecycle.push(Step {
-            status: record.status,
-            at_ms,
-        });
+        if record.status != before {
+            record.lifecycle.push(Step {
+                status: record.status,
+                at_ms,
+            });
+        }
         true
     }
 

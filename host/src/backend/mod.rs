@@ -1,6 +1,7 @@
 //! Backends: what serves a request once it is admitted. One small trait,
 //! chosen per model by the tagged [`crate::config::Backend`] enum.
 
+pub mod ollama;
 pub mod simulated;
 
 use std::future::Future;
@@ -76,11 +77,20 @@ pub trait Backend: Send + Sync {
     fn generate<'a>(&'a self, request: &'a BackendRequest) -> BackendFuture<'a>;
 }
 
-/// Builds the backend of a model. Real backends (ollama, openai) are
-/// reported as unavailable until they land (see the README).
+/// Builds the backend of a model. The OpenAI-compatible backend is
+/// reported as unavailable until it lands (see the README).
 pub fn for_model(name: &str, model: &Model) -> Result<Arc<dyn Backend>, BackendError> {
     match &model.backend {
         BackendConfig::Simulated(s) => Ok(Arc::new(simulated::Simulated::new(name, s.clone()))),
+        BackendConfig::Ollama {
+            base_url,
+            model: upstream,
+        } => Ok(Arc::new(ollama::Ollama::new(
+            name,
+            base_url,
+            upstream,
+            model.request_timeout,
+        ))),
         other => Err(BackendError::Unreachable {
             backend: other.name(),
             model: name.to_owned(),
