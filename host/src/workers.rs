@@ -111,10 +111,7 @@ impl<J> Scheduler<J> {
     /// `expired` (they must be ended as timed out) and never run.
     pub fn next(&self, now_ms: u64, max_wait: Duration, expired: &mut Vec<Waiting<J>>) -> Next<J> {
         let mut s = self.inner.lock();
-        expired.extend(
-            s.queue
-                .drain_expired(now_ms.saturating_sub(max_wait.as_millis() as u64)),
-        );
+        expired.extend(s.queue.drain_expired(now_ms, max_wait));
         if s.active <= s.max_active
             && let Some(w) = s.queue.pop()
         {
@@ -126,10 +123,7 @@ impl<J> Scheduler<J> {
 
     /// Takes the jobs that waited past `max_wait` out of the queue.
     pub fn expire(&self, now_ms: u64, max_wait: Duration) -> Vec<Waiting<J>> {
-        self.inner
-            .lock()
-            .queue
-            .drain_expired(now_ms.saturating_sub(max_wait.as_millis() as u64))
+        self.inner.lock().queue.drain_expired(now_ms, max_wait)
     }
 
     /// Queued jobs that can start because slots are free (after a limit was raised).

@@ -67,7 +67,8 @@ impl Backend for Simulated {
     }
 }
 
-/// `n` pseudo-words of three letters plus a space: n tokens at 4 characters a token.
+/// `n` pseudo-words of three letters, space-separated and ending with a
+/// period: 4n characters, n tokens at 4 characters a token.
 fn words(n: usize, seed: u64) -> String {
     const SYLLABLES: [&str; 8] = ["tol", "gat", "wasm", "pol", "que", "lim", "tok", "gen"];
     let mut out = String::with_capacity(n * 4);
@@ -79,6 +80,9 @@ fn words(n: usize, seed: u64) -> String {
         out.push(' ');
     }
     out.pop();
+    if n > 0 {
+        out.push('.');
+    }
     out
 }
 

@@ -3,7 +3,7 @@
 //!
 //! # Two steps
 //!
-//! 1. **Raw** ([`raw`](self) module `raw`): each file is parsed into
+//! 1. **Raw** (module `raw`): each file is parsed into
 //!    `yaml_serde::Value` (syntax errors carry line and column), then into
 //!    serde structs that mirror the YAML as written. Every field is optional
 //!    and keeps a value of the wrong type instead of failing, and every struct

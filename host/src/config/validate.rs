@@ -1492,7 +1492,9 @@ fn slot(
     })
 }
 
-/// `builtin:NAME` or a `.wasm` path (resolved against the config dir).
+/// `builtin:NAME` or a `.wasm` path. The path is kept as written (relative
+/// paths are relative to the config dir, as [`ComponentSource::File`] says);
+/// its existence is checked against the config dir.
 fn component(ctx: &mut Ctx<'_>, at: &At, field: Option<Field<String>>) -> Option<ComponentSource> {
     let builtins = if ctx.builtins.is_empty() {
         "none in this build".to_string()
@@ -1531,7 +1533,7 @@ fn component(ctx: &mut Ctx<'_>, at: &At, field: Option<Field<String>>) -> Option
         );
         return None;
     }
-    Some(ComponentSource::File(path))
+    Some(ComponentSource::File(spec.into()))
 }
 
 /// A YAML mapping as a JSON object (key order kept).

@@ -104,12 +104,15 @@ impl<T> PriorityQueue<T> {
         self.entries.pop_first().map(|(_, w)| w)
     }
 
-    /// Removes and returns every entry enqueued at or before `deadline_ms`.
-    pub fn drain_expired(&mut self, deadline_ms: u64) -> Vec<Waiting<T>> {
+    /// Removes and returns every entry that has waited longer than `max_wait` at `now_ms`.
+    pub fn drain_expired(&mut self, now_ms: u64, max_wait: Duration) -> Vec<Waiting<T>> {
+        let Some(deadline_ms) = now_ms.checked_sub(max_wait.as_millis() as u64) else {
+            return Vec::new();
+        };
         let expired: Vec<Key> = self
             .entries
             .iter()
-            .filter(|(_, w)| w.enqueued_at_ms <= deadline_ms)
+            .filter(|(_, w)| w.enqueued_at_ms < deadline_ms)
             .map(|(k, _)| *k)
             .collect();
         expired
@@ -172,7 +175,11 @@ mod tests {
         q.push(1, 5, 0).unwrap();
         q.push(2, 5, 100).unwrap();
         assert_eq!(q.push(3, 5, 200), Err(3));
-        let expired: Vec<_> = q.drain_expired(50).into_iter().map(|w| w.item).collect();
+        let expired: Vec<_> = q
+            .drain_expired(150, Duration::from_millis(100))
+            .into_iter()
+            .map(|w| w.item)
+            .collect();
         assert_eq!(expired, [1]);
         assert_eq!(q.len(), 1);
     }
