@@ -19,7 +19,11 @@ fn chain(c: &mut Criterion) {
     let engine = PolicyEngine::new().unwrap();
     let chain = tollgate::policy::load_chain(&engine, &config, StateStore::new()).unwrap();
     let user = &config.users["user_vip_01"];
-    let tenant = views::tenant(&config, user, &config.projects[&user.project_id]);
+    let mut tenant = views::tenant(&config, user, &config.projects[&user.project_id]);
+    // Millions of iterations would use up the VIP monthly quota: lift the
+    // limits (the quota slot still reserves and settles on every request).
+    tenant.monthly_token_quota = None;
+    tenant.monthly_budget_nano_eur = None;
     let model = views::enabled_model(&config, "simulated-small").unwrap();
     let load = Load {
         queue_length: 10,

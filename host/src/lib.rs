@@ -2,6 +2,7 @@
 //! components. The modules follow the request path: config → policy runtime →
 //! admission → queue → workers → backends → accounting.
 
+pub mod accounting;
 pub mod admission;
 pub mod api;
 pub mod backend;

@@ -22,6 +22,18 @@ pub enum Status {
 }
 
 impl Status {
+    /// The spelling in JSON and in the usage database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Processing => "processing",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::TimedOut => "timed_out",
+            Status::Rejected => "rejected",
+        }
+    }
+
     /// Whether the request has ended.
     pub fn is_terminal(self) -> bool {
         matches!(
@@ -52,11 +64,34 @@ pub struct Record {
     pub project_id: String,
     pub model: String,
     pub backend_name: Option<String>,
+    /// `interactive` or `batch`.
+    pub request_type: &'static str,
+    /// The project's priority class (`None` when identity failed).
+    pub priority: Option<&'static str>,
+    /// How the gateway decided: `accept`, `queue`, `policy_rejected`,
+    /// `identity_rejected`, `validation_rejected`, `admission_rejected`,
+    /// `backend_unavailable`.
+    pub decision: &'static str,
     pub latency_seconds: Option<f64>,
     pub queue_wait_seconds: Option<f64>,
     /// HTTP status of the refusal or failure, when there was one.
     pub http_status: Option<u16>,
+    /// Actions the policies took (`reduce_max_tokens`, ...).
+    pub actions: Vec<String>,
+    /// `slot=name@version` of the policies that decided.
+    pub policy_versions: String,
     pub lifecycle: Vec<Step>,
+    /// Settled usage: (input tokens, output tokens, cost in nano-euros).
+    #[serde(skip)]
+    pub settled: Option<(u32, u32, u64)>,
+    /// The estimated cost in nano-euros.
+    #[serde(skip)]
+    pub estimated_cost_nano_eur: Option<u64>,
+    /// Bumped on every change (orders the database's snapshots).
+    #[serde(skip)]
+    pub version: u32,
+    #[serde(skip)]
+    pub created_at_ms: u64,
 }
 
 /// The bounded registry.
@@ -74,8 +109,8 @@ impl Registry {
         }
     }
 
-    /// Adds a new request.
-    pub fn insert(&self, record: Record) {
+    /// Adds a new request; returns a copy of it.
+    pub fn insert(&self, record: Record) -> Record {
         let mut map = self.inner.lock();
         if map.len() >= self.capacity {
             // Evict the oldest finished request; running ones are never evicted.
@@ -83,28 +118,29 @@ impl Registry {
                 map.shift_remove_index(idx);
             }
         }
-        map.insert(record.request_id.clone(), record);
+        map.insert(record.request_id.clone(), record.clone());
+        record
     }
 
-    /// Updates a request (a status change adds a lifecycle step); returns false if it is unknown or already ended
-    /// (a terminal state is never overwritten).
-    pub fn update(&self, id: &str, at_ms: u64, f: impl FnOnce(&mut Record)) -> bool {
+    /// Updates a request (a status change adds a lifecycle step) and returns
+    /// a copy of it; `None` if it is unknown or already ended (a terminal
+    /// state is never overwritten).
+    pub fn update(&self, id: &str, at_ms: u64, f: impl FnOnce(&mut Record)) -> Option<Record> {
         let mut map = self.inner.lock();
-        let Some(record) = map.get_mut(id) else {
-            return false;
-        };
+        let record = map.get_mut(id)?;
         if record.status.is_terminal() {
-            return false;
+            return None;
         }
         let before = record.status;
         f(record);
+        record.version += 1;
         if record.status != before {
             record.lifecycle.push(Step {
                 status: record.status,
                 at_ms,
             });
         }
-        true
+        Some(record.clone())
     }
 
     /// A copy of a request.
@@ -142,7 +178,16 @@ mod tests {
             latency_seconds: None,
             queue_wait_seconds: None,
             http_status: None,
+            request_type: "interactive",
+            priority: None,
+            decision: "accept",
+            actions: vec![],
+            policy_versions: String::new(),
             lifecycle: vec![Step { status, at_ms: 0 }],
+            settled: None,
+            estimated_cost_nano_eur: None,
+            version: 0,
+            created_at_ms: 0,
         }
     }
 
@@ -151,11 +196,17 @@ mod tests {
         let r = Registry::new(2);
         r.insert(record("running", Status::Processing));
         r.insert(record("done", Status::Rejected));
-        assert!(!r.update("done", 1, |x| x.status = Status::Completed));
+        assert!(
+            r.update("done", 1, |x| x.status = Status::Completed)
+                .is_none()
+        );
         r.insert(record("new", Status::Queued));
         assert!(r.get("done").is_none(), "the finished request was evicted");
         assert!(r.get("running").is_some());
-        assert!(r.update("running", 2, |x| x.status = Status::Completed));
+        assert!(
+            r.update("running", 2, |x| x.status = Status::Completed)
+                .is_some()
+        );
         let lifecycle: Vec<_> = r
             .get("running")
             .unwrap()

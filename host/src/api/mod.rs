@@ -3,7 +3,7 @@
 //! and status codes.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::gateway::{ApiError, Gateway, Reply};
+use crate::accounting::queries::{self, Filter};
+use crate::gateway::{ApiError, FieldError, Gateway, Reply};
 
 /// Header naming the policy versions that decided a request.
 pub const POLICIES_HEADER: &str = "x-tollgate-policies";
@@ -27,6 +28,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/metrics", get(metrics))
         .route("/metrics/reset", post(metrics_reset))
         .route("/config/summary", get(config_summary))
+        .route("/usage/summary", get(usage_summary))
+        .route("/usage/project/{id}", get(usage_project))
+        .route("/usage/user/{id}", get(usage_user))
+        .route("/usage/recent", get(usage_recent))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(gw)
@@ -194,5 +199,82 @@ impl Gateway {
             "timed_out_requests": self.lifetime.timed_out.load(Ordering::Relaxed),
             "policies": policies,
         })
+    }
+}
+
+async fn usage_summary(State(gw): State<Arc<Gateway>>) -> Response {
+    usage(gw, Filter::All).await
+}
+
+async fn usage_project(State(gw): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+    usage(gw, Filter::Project(id)).await
+}
+
+async fn usage_user(State(gw): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+    usage(gw, Filter::User(id)).await
+}
+
+/// Runs a read on its own connection off the async threads.
+async fn read_db<T: Send + 'static>(
+    gw: &Gateway,
+    f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    let Some(accounting) = gw.accounting() else {
+        return Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"detail": "usage accounting is not enabled on this gateway"})),
+        )
+            .into_response());
+    };
+    let path = accounting.path().to_owned();
+    let result =
+        tokio::task::spawn_blocking(move || queries::connect(&path).and_then(|c| f(&c))).await;
+    match result {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"detail": format!("usage database read failed: {e}")})),
+        )
+            .into_response()),
+        Err(e) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"detail": format!("usage read task failed: {e}")})),
+        )
+            .into_response()),
+    }
+}
+
+async fn usage(gw: Arc<Gateway>, filter: Filter) -> Response {
+    match read_db(&gw, move |c| queries::summary(c, &filter)).await {
+        Ok(summary) => Json(serde_json::to_value(summary).unwrap_or(Value::Null)).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Largest `limit` of `/usage/recent`.
+pub const MAX_RECENT: u32 = 1000;
+
+async fn usage_recent(
+    State(gw): State<Arc<Gateway>>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let limit = match q.get("limit") {
+        None => 50,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if (1..=MAX_RECENT as i64).contains(&n) => n as u32,
+            _ => {
+                let e = FieldError {
+                    kind: "range",
+                    loc: vec!["query".into(), "limit".into()],
+                    msg: format!("limit must be an integer from 1 to {MAX_RECENT}"),
+                    input: raw.as_str().into(),
+                };
+                return error_response(ApiError::Validation(vec![e]));
+            }
+        },
+    };
+    match read_db(&gw, move |c| queries::recent(c, limit)).await {
+        Ok(rows) => Json(Value::Array(rows)).into_response(),
+        Err(r) => r,
     }
 }

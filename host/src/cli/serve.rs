@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::SystemClock;
+use crate::accounting::Accounting;
+use crate::clock::{Clock, SystemClock};
 use crate::gateway::Gateway;
 
 /// `tollgate serve` options.
@@ -18,6 +19,9 @@ pub struct Args {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub addr: SocketAddr,
+    /// The SQLite usage database (created with its folder if missing).
+    #[arg(long, default_value = "data/usage.db")]
+    pub db: PathBuf,
     /// How long in-flight and queued requests may take to finish at shutdown.
     #[arg(long, default_value_t = 30.0)]
     pub shutdown_grace_seconds: f64,
@@ -35,7 +39,21 @@ pub fn run(args: Args) -> ExitCode {
     let Some(config) = super::load_config(&args.config) else {
         return ExitCode::from(2);
     };
-    let gateway = match Gateway::new(config, Arc::new(SystemClock)) {
+    let clock = Arc::new(SystemClock);
+    let (accounting, recovered) = match Accounting::open(&args.db, clock.now_ms()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("usage database: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if recovered.interrupted > 0 {
+        eprintln!(
+            "usage database: {} request(s) left open by the previous run were marked failed (interrupted)",
+            recovered.interrupted
+        );
+    }
+    let gateway = match Gateway::new(config, clock, Some(accounting), &recovered.pools) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("{e:#}");
@@ -69,21 +87,7 @@ async fn serve(gateway: Arc<Gateway>, args: Args) -> anyhow::Result<()> {
     println!("tollgate listening on http://{addr}");
     tracing::info!(%addr, config = %gateway.config().dir.display(), "serving");
 
-    let housekeeping = {
-        let gw = gateway.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
-            let mut n: u64 = 0;
-            loop {
-                tick.tick().await;
-                gw.expire_queued();
-                n += 1;
-                if n.is_multiple_of(600) {
-                    gw.state().sweep(gw.clock_ms());
-                }
-            }
-        })
-    };
+    let housekeeping = tokio::spawn(housekeeping(gateway.clone()));
 
     let app = crate::api::router(gateway.clone());
     axum::serve(listener, app)
@@ -97,6 +101,31 @@ async fn serve(gateway: Arc<Gateway>, args: Args) -> anyhow::Result<()> {
         .await;
     housekeeping.abort();
     Ok(())
+}
+
+/// Every 100 ms: time out queued requests that waited too long. Every
+/// minute: drop expired policy counters. Every hour: prune usage rows older
+/// than `retention_days`.
+async fn housekeeping(gw: Arc<Gateway>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        gw.expire_queued().await;
+        n += 1;
+        if n.is_multiple_of(600) {
+            gw.state().sweep(gw.clock_ms());
+        }
+        if n % 36_000 == 1
+            && let (Some(days), Some(accounting)) =
+                (gw.config().limits.retention_days, gw.accounting())
+        {
+            let cutoff = gw.clock_ms().saturating_sub(u64::from(days) * 86_400_000);
+            if let Err(e) = accounting.prune(cutoff).await {
+                tracing::error!("pruning usage rows: {e}");
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -132,6 +132,9 @@ pub struct Limits {
     pub max_queue_size: u32,
     pub max_queue_wait: Duration,
     pub request_timeout: Duration,
+    /// `global_limits.retention_days`: usage rows older than this are pruned
+    /// (hourly); `None` keeps them forever.
+    pub retention_days: Option<u32>,
     /// Per plan.
     pub rate_limits: IndexMap<String, RateLimit>,
     pub priority_weights: PriorityWeights,

@@ -199,6 +199,8 @@ raw_struct! {
         max_queue_wait_seconds: f64,
         /// Default upper bound of one backend call.
         request_timeout_seconds: f64,
+        /// Usage rows older than this many days are pruned (Tollgate).
+        retention_days: i64,
     }
 }
 

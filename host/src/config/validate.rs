@@ -648,6 +648,7 @@ fn limits(ctx: &mut Ctx<'_>, doc: Option<Value>) -> (Limits, bool) {
         max_queue_size: 0,
         max_queue_wait: Duration::from_secs(30),
         request_timeout: Duration::from_secs(120),
+        retention_days: None,
         rate_limits: IndexMap::new(),
         priority_weights: PriorityWeights {
             high: 10,
@@ -712,6 +713,12 @@ fn limits(ctx: &mut Ctx<'_>, doc: Option<Value>) -> (Limits, bool) {
             limits.request_timeout = ctx
                 .required(&a, got, "default upper bound of one backend call, e.g. 120")
                 .or(limits.request_timeout);
+            let a = at.key("retention_days");
+            let got = ctx.int(&a, g.retention_days, 1, 36_500, "days usage rows are kept");
+            limits.retention_days = match got {
+                Got::Ok(days) => Some(days as u32),
+                Got::Missing | Got::Bad => None,
+            };
         }
     }
 

@@ -2,11 +2,14 @@
 //!
 //! ```text
 //! body -> validate -> identity -> policy chain -> admission -> run now | queue
-//!      -> backend -> finish (policies settle) -> record
+//!      -> backend -> finish (policies settle) -> record (registry + SQLite)
 //! ```
 //!
 //! [`Gateway`] holds the state every step needs (config, chain, scheduler,
-//! registry, metrics, clock) explicitly; the HTTP handlers only translate.
+//! registry, accounting, metrics, clock) explicitly; the HTTP handlers only
+//! translate. Every request that gets an id ends in exactly one terminal
+//! state, and that state is committed to the usage database before the
+//! client is answered.
 
 pub mod identity;
 pub mod validate;
@@ -19,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+use crate::accounting::{Accounting, PoolRow, UsageRow};
 use crate::admission::Admission;
 use crate::backend::{self, Backend, BackendError, BackendRequest};
 use crate::clock::Clock;
@@ -41,12 +45,18 @@ pub const REGISTRY_CAPACITY: usize = 100_000;
 /// Prompt tokens estimated from text: one token per 4 characters, at least 1
 /// (the seed backends' rule; the seed's policies used a different one).
 pub fn estimate_tokens(text: &str) -> u32 {
-    (text.chars().count() / 4).max(1).min(u32::MAX as usize) as u32
+    (text.chars().count() / 4).clamp(1, u32::MAX as usize) as u32
 }
 
 fn nano_to_eur(nano: u64) -> f64 {
     nano as f64 / 1e9
 }
+
+const ZERO: Usage = Usage {
+    input_tokens: 0,
+    output_tokens: 0,
+    cost_nano_eur: 0,
+};
 
 /// An admitted request on its way to a backend.
 pub struct Job {
@@ -119,20 +129,38 @@ pub struct Gateway {
     state: Arc<StateStore>,
     scheduler: Scheduler<Job>,
     registry: Registry,
+    accounting: Option<Accounting>,
     backends: Mutex<HashMap<String, Arc<dyn Backend>>>,
     /// `/metrics`.
     pub metrics: Metrics,
-    /// `/queue/status` completed/failed counters.
+    /// `/queue/status` completed/failed/timed-out counters.
     pub lifetime: Lifetime,
     clock: Arc<dyn Clock>,
     draining: AtomicBool,
 }
 
+/// What identifies a request before it has a record.
+struct Origin<'a> {
+    id: &'a str,
+    body: &'a GenerateBody,
+    now_ms: u64,
+}
+
 impl Gateway {
-    /// Loads the policy chain of `config` and builds the gateway.
-    pub fn new(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Self>> {
+    /// Loads the policy chain of `config` and builds the gateway. With
+    /// `accounting`, every request is recorded in SQLite and the persisted
+    /// pool totals are restored into the policy state first.
+    pub fn new(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        accounting: Option<Accounting>,
+        pools: &[PoolRow],
+    ) -> anyhow::Result<Arc<Self>> {
         let engine = PolicyEngine::new()?;
         let state = StateStore::new();
+        for p in pools {
+            state.restore_pool(&p.namespace, &p.pool, p.used);
+        }
         let chain = crate::policy::load_chain(&engine, &config, state.clone())?;
         let limits = &config.limits;
         let scheduler = Scheduler::new(
@@ -147,6 +175,7 @@ impl Gateway {
             state,
             scheduler,
             registry: Registry::new(REGISTRY_CAPACITY),
+            accounting,
             backends: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             lifetime: Lifetime::default(),
@@ -175,6 +204,11 @@ impl Gateway {
         &self.state
     }
 
+    /// The usage database, when enabled.
+    pub fn accounting(&self) -> Option<&Accounting> {
+        self.accounting.as_ref()
+    }
+
     /// The host clock's now, in ms since the Unix epoch.
     pub fn clock_ms(&self) -> u64 {
         self.clock.now_ms()
@@ -197,42 +231,52 @@ impl Gateway {
         }
         let body = validate::generate_body(body).map_err(ApiError::Validation)?;
         let config = self.config();
-        let now_ms = self.clock.now_ms();
         let id = uuid::Uuid::new_v4().to_string();
+        let origin = Origin {
+            id: &id,
+            body: &body,
+            now_ms: self.clock.now_ms(),
+        };
         self.metrics
             .received(&body.user_id, &body.project_id, &body.model);
 
-        let refuse =
-            |status: u16, code: &str, detail: String, versions: String, retry: Option<u64>| {
-                self.reject_record(&id, &body, status, &detail, now_ms);
-                ApiError::Refused {
-                    status,
-                    detail,
-                    code: code.to_owned(),
-                    retry_after_ms: retry,
-                    request_id: id.clone(),
-                    policy_versions: versions,
-                }
-            };
-
-        let who = identity::check(&config, &body.user_id, &body.project_id, &body.model).map_err(
-            |e| {
-                refuse(
-                    e.status(),
-                    e.code(),
-                    e.code().to_owned(),
-                    String::new(),
-                    None,
-                )
-            },
-        )?;
+        let who = match identity::check(&config, &body.user_id, &body.project_id, &body.model) {
+            Ok(who) => who,
+            Err(e) => {
+                let refusal = Refusal {
+                    status: e.status(),
+                    code: e.code().into(),
+                    message: e.code().into(),
+                    retry_after_ms: None,
+                    slot: String::new(),
+                };
+                return Err(self
+                    .refuse(&origin, "identity_rejected", None, refusal, String::new())
+                    .await);
+            }
+        };
+        let priority = Some(who.project.priority.as_str());
         let prompt_tokens = estimate_tokens(&body.prompt);
         if prompt_tokens > who.model.max_input_tokens {
             let msg = format!(
                 "prompt is about {prompt_tokens} tokens but model {} accepts at most {} (max_input_tokens in models.yaml); shorten the prompt",
                 body.model, who.model.max_input_tokens
             );
-            self.reject_record(&id, &body, 422, &msg, now_ms);
+            let refusal = Refusal {
+                status: 422,
+                code: "prompt_too_long".into(),
+                message: msg.clone(),
+                retry_after_ms: None,
+                slot: String::new(),
+            };
+            self.refuse(
+                &origin,
+                "validation_rejected",
+                priority,
+                refusal,
+                String::new(),
+            )
+            .await;
             return Err(ApiError::Validation(vec![FieldError::field(
                 "prompt",
                 "too_long",
@@ -260,7 +304,7 @@ impl Gateway {
             batch: body.batch,
             prompt_tokens,
             max_tokens,
-            now_ms,
+            now_ms: origin.now_ms,
         });
         let counts = self.scheduler.counts();
         let load = views::load(counts.queued, counts.active, &config);
@@ -276,15 +320,10 @@ impl Gateway {
         if !decision.actions.is_empty() {
             self.metrics.event(Event::Degraded);
         }
-        if let Some(r) = decision.refusal {
-            let Refusal {
-                status,
-                code,
-                message,
-                retry_after_ms,
-                ..
-            } = r;
-            return Err(refuse(status, &code, message, versions, retry_after_ms));
+        if let Some(refusal) = decision.refusal {
+            return Err(self
+                .refuse(&origin, "policy_rejected", priority, refusal, versions)
+                .await);
         }
         let request = decision.request;
         if request.max_tokens < max_tokens {
@@ -305,7 +344,15 @@ impl Gateway {
             Ok(b) => b,
             Err(error) => {
                 chain.finish(decision.admitted, &tenant, Outcome::Rejected);
-                self.reject_record(&id, &body, error.status(), &error.to_string(), now_ms);
+                let refusal = Refusal {
+                    status: error.status(),
+                    code: "backend_unavailable".into(),
+                    message: error.to_string(),
+                    retry_after_ms: None,
+                    slot: String::new(),
+                };
+                self.refuse(&origin, "backend_unavailable", priority, refusal, versions)
+                    .await;
                 return Err(ApiError::Backend {
                     error,
                     request_id: id,
@@ -314,16 +361,36 @@ impl Gateway {
         };
 
         let (tx, rx) = oneshot::channel();
-        let estimate = (
-            request.prompt_tokens,
-            request.max_tokens,
-            request.estimated_cost_nano_eur,
-        );
         let score = queue::score(
             &config.limits.priority_weights,
             views::host_priority(request.priority),
             body.batch,
         );
+        let base = Record {
+            request_id: id.clone(),
+            status: Status::Queued,
+            message: String::new(),
+            estimated_input_tokens: Some(request.prompt_tokens),
+            estimated_output_tokens: Some(request.max_tokens),
+            estimated_cost_eur: Some(nano_to_eur(request.estimated_cost_nano_eur)),
+            user_id: body.user_id.clone(),
+            project_id: body.project_id.clone(),
+            model: request.model.clone(),
+            backend_name: Some(backend.name().to_owned()),
+            request_type: if body.batch { "batch" } else { "interactive" },
+            priority,
+            decision: "accept",
+            latency_seconds: None,
+            queue_wait_seconds: None,
+            http_status: None,
+            actions: decision.actions,
+            policy_versions: versions.clone(),
+            lifecycle: Vec::new(),
+            settled: None,
+            estimated_cost_nano_eur: Some(request.estimated_cost_nano_eur),
+            version: 0,
+            created_at_ms: origin.now_ms,
+        };
         let job = Job {
             id: id.clone(),
             request,
@@ -335,37 +402,37 @@ impl Gateway {
             enqueued: Instant::now(),
             reply: Some(tx),
         };
-        let base = self.base_record(
-            &id,
-            &body,
-            &job.request.model,
-            job.backend.name(),
-            estimate,
-            now_ms,
-        );
-        let submitted = self.scheduler.submit(job, score, now_ms, |admission| {
-            let status = match admission {
-                Admission::Run => Status::Processing,
-                Admission::Queue => Status::Queued,
-                Admission::Reject => return,
-            };
-            let message = match status {
-                Status::Queued => "Request queued for background processing",
-                _ => "Request is being processed",
-            };
-            self.registry.insert(Record {
-                status,
-                message: message.into(),
-                lifecycle: vec![Step {
+        let mut first_row = None;
+        let submitted = self
+            .scheduler
+            .submit(job, score, origin.now_ms, |admission| {
+                let (status, decision, message) = match admission {
+                    Admission::Run => (Status::Processing, "accept", "Request is being processed"),
+                    Admission::Queue => (
+                        Status::Queued,
+                        "queue",
+                        "Request queued for background processing",
+                    ),
+                    Admission::Reject => return,
+                };
+                let record = Record {
                     status,
-                    at_ms: now_ms,
-                }],
-                ..base.clone()
+                    decision,
+                    message: message.into(),
+                    lifecycle: vec![Step {
+                        status,
+                        at_ms: origin.now_ms,
+                    }],
+                    ..base.clone()
+                };
+                first_row = Some(self.registry.insert(record));
             });
-        });
         match submitted {
             Submit::Run(job) => {
                 self.metrics.event(Event::Accepted);
+                if let Some(r) = first_row {
+                    self.persist(r, false).await;
+                }
                 tokio::spawn(run_slot(self.clone(), job, None));
                 let mut reply = rx.await.unwrap_or_else(|_| {
                     Err(ApiError::Backend {
@@ -383,13 +450,16 @@ impl Gateway {
             }
             Submit::Queued => {
                 self.metrics.event(Event::Queued);
+                if let Some(r) = first_row {
+                    self.persist(r, true).await;
+                }
                 Ok(Reply {
                     request_id: id,
                     status: "queued",
                     message: "Request queued for background processing".into(),
-                    estimated_input_tokens: Some(estimate.0),
-                    estimated_output_tokens: Some(estimate.1),
-                    estimated_cost_eur: Some(nano_to_eur(estimate.2)),
+                    estimated_input_tokens: base.estimated_input_tokens,
+                    estimated_output_tokens: base.estimated_output_tokens,
+                    estimated_cost_eur: base.estimated_cost_eur,
                     model: base.model,
                     backend_name: base.backend_name.unwrap_or_default(),
                     latency_seconds: None,
@@ -399,29 +469,38 @@ impl Gateway {
             }
             Submit::Rejected(job) => {
                 chain.finish(job.admitted, &job.tenant, Outcome::Rejected);
-                let detail = "Request rejected by admission controller: queue_full".to_string();
-                Err(refuse(503, "queue_full", detail, versions, Some(1000)))
+                let refusal = Refusal {
+                    status: 503,
+                    code: "queue_full".into(),
+                    message: "Request rejected by admission controller: queue_full".into(),
+                    retry_after_ms: Some(1000),
+                    slot: String::new(),
+                };
+                Err(self
+                    .refuse(&origin, "admission_rejected", priority, refusal, versions)
+                    .await)
             }
         }
     }
 
     /// Ends queued requests that waited longer than `max_queue_wait_seconds`.
-    pub fn expire_queued(&self) {
+    pub async fn expire_queued(&self) {
         let max_wait = self.config().limits.max_queue_wait;
         for w in self.scheduler.expire(self.clock.now_ms(), max_wait) {
-            self.time_out(w.item);
+            self.time_out(w.item).await;
         }
     }
 
     /// Stops accepting requests and waits until running and queued ones end,
-    /// at most `deadline`; what is still queued then ends as failed.
+    /// at most `deadline`; what is still queued then ends as failed. The usage
+    /// writer is closed last.
     pub async fn drain(&self, deadline: Duration) {
         self.draining.store(true, Ordering::Relaxed);
         let until = Instant::now() + deadline;
         while Instant::now() < until {
             let c = self.scheduler.counts();
             if c.active == 0 && c.queued == 0 {
-                return;
+                break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -430,7 +509,11 @@ impl Gateway {
                 w.item,
                 "the gateway shut down before this request could run".into(),
                 None,
-            );
+            )
+            .await;
+        }
+        if let Some(a) = &self.accounting {
+            a.close().await;
         }
     }
 
@@ -448,42 +531,21 @@ impl Gateway {
         Ok(b)
     }
 
-    fn base_record(
+    /// Records a refusal (registry, metrics, database) and builds its answer.
+    async fn refuse(
         &self,
-        id: &str,
-        body: &GenerateBody,
-        model: &str,
-        backend: &str,
-        (input, output, cost): (u32, u32, u64),
-        now_ms: u64,
-    ) -> Record {
-        Record {
-            request_id: id.to_owned(),
-            status: Status::Queued,
-            message: String::new(),
-            estimated_input_tokens: Some(input),
-            estimated_output_tokens: Some(output),
-            estimated_cost_eur: Some(nano_to_eur(cost)),
-            user_id: body.user_id.clone(),
-            project_id: body.project_id.clone(),
-            model: model.to_owned(),
-            backend_name: Some(backend.to_owned()),
-            latency_seconds: None,
-            queue_wait_seconds: None,
-            http_status: None,
-            lifecycle: vec![Step {
-                status: Status::Queued,
-                at_ms: now_ms,
-            }],
-        }
-    }
-
-    fn reject_record(&self, id: &str, body: &GenerateBody, status: u16, detail: &str, now_ms: u64) {
+        origin: &Origin<'_>,
+        decision: &'static str,
+        priority: Option<&'static str>,
+        refusal: Refusal,
+        versions: String,
+    ) -> ApiError {
         self.metrics.event(Event::Rejected);
-        self.registry.insert(Record {
-            request_id: id.to_owned(),
+        let body = origin.body;
+        let record = self.registry.insert(Record {
+            request_id: origin.id.to_owned(),
             status: Status::Rejected,
-            message: detail.to_owned(),
+            message: refusal.message.clone(),
             estimated_input_tokens: None,
             estimated_output_tokens: None,
             estimated_cost_eur: None,
@@ -491,24 +553,75 @@ impl Gateway {
             project_id: body.project_id.clone(),
             model: body.model.clone(),
             backend_name: None,
+            request_type: if body.batch { "batch" } else { "interactive" },
+            priority,
+            decision,
             latency_seconds: None,
             queue_wait_seconds: None,
-            http_status: Some(status),
+            http_status: Some(refusal.status),
+            actions: Vec::new(),
+            policy_versions: versions.clone(),
             lifecycle: vec![Step {
                 status: Status::Rejected,
-                at_ms: now_ms,
+                at_ms: origin.now_ms,
             }],
+            settled: None,
+            estimated_cost_nano_eur: None,
+            version: 0,
+            created_at_ms: origin.now_ms,
         });
+        self.persist(record, true).await;
+        ApiError::Refused {
+            status: refusal.status,
+            detail: refusal.message,
+            code: refusal.code,
+            retry_after_ms: refusal.retry_after_ms,
+            request_id: origin.id.to_owned(),
+            policy_versions: versions,
+        }
+    }
+
+    /// Writes a record's snapshot to the usage database. `durable`: wait for
+    /// the commit, together with the policy pools that changed (terminal
+    /// states and the queued acknowledgement).
+    async fn persist(&self, record: Record, durable: bool) {
+        let Some(accounting) = &self.accounting else {
+            return;
+        };
+        let row = usage_row(&record, self.clock.now_ms());
+        if durable {
+            let pools = self
+                .state
+                .take_dirty()
+                .into_iter()
+                .map(|p| PoolRow {
+                    namespace: p.namespace,
+                    pool: p.pool,
+                    used: p.used,
+                })
+                .collect();
+            if let Err(e) = accounting.write(vec![row], pools).await {
+                tracing::error!(request_id = %record.request_id, "usage row not written: {e}");
+            }
+        } else {
+            accounting.send(vec![row]).await;
+        }
+    }
+
+    async fn update(&self, id: &str, durable: bool, f: impl FnOnce(&mut Record)) {
+        if let Some(record) = self.registry.update(id, self.clock.now_ms(), f) {
+            self.persist(record, durable).await;
+        }
     }
 
     /// Runs one job on its backend and ends it in exactly one terminal state.
     async fn execute(&self, mut job: Job, queue_wait: Option<Duration>) {
-        let now_ms = self.clock.now_ms();
-        self.registry.update(&job.id, now_ms, |r| {
+        self.update(&job.id, false, |r| {
             r.status = Status::Processing;
             r.message = "Request is being processed".into();
             r.queue_wait_seconds = queue_wait.map(|w| w.as_secs_f64());
-        });
+        })
+        .await;
         let request = BackendRequest {
             request_id: job.id.clone(),
             model: job.request.model.clone(),
@@ -526,78 +639,78 @@ impl Gateway {
             }),
         };
         let latency = started.elapsed();
-        let chain = self.chain();
-        let admitted = std::mem::take(&mut job.admitted);
-        match result {
-            Ok(resp) => {
-                let usage = Usage {
-                    input_tokens: resp.input_tokens,
-                    output_tokens: resp.output_tokens,
-                    cost_nano_eur: 0,
-                };
-                let usage = chain.finish(admitted, &job.tenant, Outcome::Completed(usage));
-                self.metrics.completed(
-                    usage.input_tokens.into(),
-                    usage.output_tokens.into(),
-                    usage.cost_nano_eur,
-                    latency,
-                    queue_wait,
-                );
-                self.lifetime.completed.fetch_add(1, Ordering::Relaxed);
-                let reply = Reply {
-                    request_id: job.id.clone(),
-                    status: "completed",
-                    message: resp.text,
-                    estimated_input_tokens: Some(usage.input_tokens),
-                    estimated_output_tokens: Some(usage.output_tokens),
-                    estimated_cost_eur: Some(nano_to_eur(usage.cost_nano_eur)),
-                    model: job.request.model.clone(),
-                    backend_name: job.backend.name().to_owned(),
-                    latency_seconds: Some(latency.as_secs_f64()),
-                    adjustments: Vec::new(),
-                    policy_versions: String::new(),
-                };
-                self.registry.update(&job.id, self.clock.now_ms(), |r| {
-                    r.status = Status::Completed;
-                    r.message = reply.message.clone();
-                    r.estimated_input_tokens = reply.estimated_input_tokens;
-                    r.estimated_output_tokens = reply.estimated_output_tokens;
-                    r.estimated_cost_eur = reply.estimated_cost_eur;
-                    r.latency_seconds = reply.latency_seconds;
-                });
-                if let Some(tx) = job.reply.take() {
-                    let _ = tx.send(Ok(reply));
-                }
-            }
+        let resp = match result {
+            Ok(resp) => resp,
             Err(error) => {
-                job.admitted = admitted;
-                self.fail(job, error.to_string(), Some((error.status(), error)));
+                let message = error.to_string();
+                self.fail(job, message, Some(error)).await;
+                return;
             }
+        };
+        let measured = Usage {
+            input_tokens: resp.input_tokens,
+            output_tokens: resp.output_tokens,
+            cost_nano_eur: 0,
+        };
+        let usage = self.chain().finish(
+            std::mem::take(&mut job.admitted),
+            &job.tenant,
+            Outcome::Completed(measured),
+        );
+        self.metrics.completed(
+            usage.input_tokens.into(),
+            usage.output_tokens.into(),
+            usage.cost_nano_eur,
+            latency,
+            queue_wait,
+        );
+        self.lifetime.completed.fetch_add(1, Ordering::Relaxed);
+        let reply = Reply {
+            request_id: job.id.clone(),
+            status: "completed",
+            message: resp.text,
+            estimated_input_tokens: Some(usage.input_tokens),
+            estimated_output_tokens: Some(usage.output_tokens),
+            estimated_cost_eur: Some(nano_to_eur(usage.cost_nano_eur)),
+            model: job.request.model.clone(),
+            backend_name: job.backend.name().to_owned(),
+            latency_seconds: Some(latency.as_secs_f64()),
+            adjustments: Vec::new(),
+            policy_versions: String::new(),
+        };
+        self.update(&job.id, true, |r| {
+            r.status = Status::Completed;
+            r.message = reply.message.clone();
+            r.estimated_input_tokens = reply.estimated_input_tokens;
+            r.estimated_output_tokens = reply.estimated_output_tokens;
+            r.estimated_cost_eur = reply.estimated_cost_eur;
+            r.latency_seconds = reply.latency_seconds;
+            r.settled = Some((usage.input_tokens, usage.output_tokens, usage.cost_nano_eur));
+        })
+        .await;
+        if let Some(tx) = job.reply.take() {
+            let _ = tx.send(Ok(reply));
         }
     }
 
-    fn fail(&self, mut job: Job, message: String, error: Option<(u16, BackendError)>) {
-        if !job.admitted.is_empty() {
-            let zero = Usage {
-                input_tokens: 0,
-                output_tokens: 0,
-                cost_nano_eur: 0,
-            };
-            self.chain().finish(
-                std::mem::take(&mut job.admitted),
-                &job.tenant,
-                Outcome::Failed(zero),
-            );
-        }
+    async fn fail(&self, mut job: Job, message: String, error: Option<BackendError>) {
+        let usage = self.chain().finish(
+            std::mem::take(&mut job.admitted),
+            &job.tenant,
+            Outcome::Failed(ZERO),
+        );
         self.metrics.event(Event::Failed);
         self.lifetime.failed.fetch_add(1, Ordering::Relaxed);
-        self.registry.update(&job.id, self.clock.now_ms(), |r| {
+        let status = error.as_ref().map(BackendError::status);
+        self.update(&job.id, true, |r| {
             r.status = Status::Failed;
             r.message = message.clone();
-            r.http_status = error.as_ref().map(|(s, _)| *s);
-        });
+            r.http_status = status;
+            r.settled = Some((usage.input_tokens, usage.output_tokens, usage.cost_nano_eur));
+        })
+        .await;
         if let Some(tx) = job.reply.take() {
-            let error = error.map(|(_, e)| e).unwrap_or(BackendError::BadReply {
+            let error = error.unwrap_or(BackendError::BadReply {
                 backend: "gateway",
                 model: job.request.model.clone(),
                 cause: message,
@@ -609,7 +722,7 @@ impl Gateway {
         }
     }
 
-    fn time_out(&self, mut job: Job) {
+    async fn time_out(&self, mut job: Job) {
         self.chain().finish(
             std::mem::take(&mut job.admitted),
             &job.tenant,
@@ -618,14 +731,50 @@ impl Gateway {
         self.metrics.event(Event::TimedOut);
         self.lifetime.timed_out.fetch_add(1, Ordering::Relaxed);
         let waited = job.enqueued.elapsed();
-        self.registry.update(&job.id, self.clock.now_ms(), |r| {
+        self.update(&job.id, true, |r| {
             r.status = Status::TimedOut;
             r.message = format!(
                 "Request waited {:.1} s in the queue, longer than max_queue_wait_seconds; it was not run",
                 waited.as_secs_f64()
             );
             r.queue_wait_seconds = Some(waited.as_secs_f64());
-        });
+        })
+        .await;
+    }
+}
+
+/// The database row of a record.
+fn usage_row(r: &Record, now_ms: u64) -> UsageRow {
+    UsageRow {
+        request_id: r.request_id.clone(),
+        version: r.version,
+        user_id: r.user_id.clone(),
+        project_id: r.project_id.clone(),
+        model: r.model.clone(),
+        backend: r.backend_name.clone(),
+        request_type: r.request_type.to_owned(),
+        priority: r.priority.map(str::to_owned),
+        status: r.status.as_str().to_owned(),
+        decision: r.decision.to_owned(),
+        degradation_level: None,
+        input_tokens: r.settled.map(|s| s.0),
+        output_tokens: r.settled.map(|s| s.1),
+        cost_nano_eur: r.settled.map(|s| s.2),
+        estimated_input_tokens: r.estimated_input_tokens,
+        estimated_output_tokens: r.estimated_output_tokens,
+        estimated_cost_nano_eur: r.estimated_cost_nano_eur,
+        latency_seconds: r.latency_seconds,
+        queue_wait_seconds: r.queue_wait_seconds,
+        error_message: matches!(
+            r.status,
+            Status::Failed | Status::Rejected | Status::TimedOut
+        )
+        .then(|| r.message.clone()),
+        http_status: r.http_status,
+        policy_versions: (!r.policy_versions.is_empty()).then(|| r.policy_versions.clone()),
+        actions: (!r.actions.is_empty()).then(|| r.actions.join(",")),
+        created_at_ms: r.created_at_ms,
+        updated_at_ms: now_ms,
     }
 }
 
@@ -638,7 +787,7 @@ async fn run_slot(gw: Arc<Gateway>, mut job: Job, mut queue_wait: Option<Duratio
         let max_wait = gw.config().limits.max_queue_wait;
         let next = gw.scheduler.next(gw.clock.now_ms(), max_wait, &mut expired);
         for w in expired.drain(..) {
-            gw.time_out(w.item);
+            gw.time_out(w.item).await;
         }
         match next {
             Next::Run(w) => {

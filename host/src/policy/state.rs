@@ -5,7 +5,7 @@
 //! shared by several gateways.
 
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::bindings::tollgate::policy::state::{Host, PoolUsage};
@@ -35,6 +35,8 @@ struct Inner {
     /// Pools in which a request holds a reservation, so they can be released
     /// when the request ends without settling.
     by_request: HashMap<String, Vec<Key>>,
+    /// Pools whose `used` changed since the last [`StateStore::take_dirty`].
+    dirty: HashSet<Key>,
 }
 
 /// All policy state of one gateway. Every operation is atomic (one lock).
@@ -152,11 +154,13 @@ impl StateStore {
     /// Settles `request`'s reservation with the `actual` amount used.
     pub fn settle(&self, ns: &Arc<str>, pool: String, request: &str, actual: u64) {
         let mut inner = self.inner.lock();
-        let p = inner.pools.entry((ns.clone(), pool)).or_default();
+        let key = (ns.clone(), pool);
+        let p = inner.pools.entry(key.clone()).or_default();
         if let Some(reserved) = p.reservations.remove(request) {
             p.reserved -= reserved;
         }
         p.used = p.used.saturating_add(actual);
+        inner.dirty.insert(key);
     }
 
     /// Drops `request`'s reservation in a pool.
@@ -202,6 +206,37 @@ impl StateStore {
             }
         }
         released
+    }
+
+    /// The pools whose settled total changed since the last call, with their
+    /// totals: what the accounting writer persists.
+    pub fn take_dirty(&self) -> Vec<PoolSnapshot> {
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        inner
+            .dirty
+            .drain()
+            .filter_map(|key| {
+                let p = inner.pools.get(&key)?;
+                Some(PoolSnapshot {
+                    namespace: key.0.to_string(),
+                    pool: key.1.clone(),
+                    used: p.used,
+                    reserved: p.reserved,
+                    open_reservations: p.reservations.len(),
+                })
+            })
+            .collect()
+    }
+
+    /// Restores a pool's settled total (at start, from the accounting database).
+    pub fn restore_pool(&self, namespace: &str, pool: &str, used: u64) {
+        let mut inner = self.inner.lock();
+        inner
+            .pools
+            .entry((Arc::from(namespace), pool.to_owned()))
+            .or_default()
+            .used = used;
     }
 
     /// Removes expired counters; returns how many were removed.

@@ -8,8 +8,19 @@
 //! then apply, first match wins: refuse batch work, refuse non-high priorities, refuse
 //! all but one priority (503 `overloaded`); else lower `max_tokens` by a factor and
 //! re-route models. Unlike the seed, a refusal's message names the level that applied.
+//!
+//! The crate is also a library for variants of this policy (`policies/degradation-strict`,
+//! `policies/degradation-lenient`): they depend on it with `default-features = false`
+//! (without the `export` feature, which exports [`Policy<Standard>`] as the world), name
+//! themselves with a [`Variant`], and export `Policy<TheirVariant>` with this crate's
+//! public `export!` macro, so they share these bindings and every rule function.
 
-wit_bindgen::generate!({ path: "../../wit/since_v0.1.0", world: "policy" });
+wit_bindgen::generate!({
+    path: "../../wit/since_v0.1.0",
+    world: "policy",
+    // Variants export this crate's world from their own crate.
+    pub_export_macro: true,
+});
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -329,24 +340,68 @@ pub fn status_json(settings: &Settings, load: &Load) -> String {
     .to_string()
 }
 
+/// What distinguishes a variant of this policy: its name and version, and the levels
+/// it applies when the settings have no `degradation_levels` key.
+pub trait Variant {
+    /// `info().name`.
+    const NAME: &'static str;
+    /// `info().version`.
+    const VERSION: &'static str;
+    /// The `degradation_levels` mapping as JSON, used when the settings have none;
+    /// `None`: no levels, nothing is ever degraded.
+    const DEFAULT_LEVELS: Option<&'static str> = None;
+}
+
+/// The default policy, `degradation`: levels only from the settings (degradation.yaml).
+pub struct Standard;
+
+impl Variant for Standard {
+    const NAME: &'static str = "degradation";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+}
+
+impl Settings {
+    /// [`Settings::parse`], with `default_levels` (a JSON mapping) filled in as
+    /// `degradation_levels` when the settings object has no such key.
+    pub fn parse_with_defaults(
+        json: &str,
+        default_levels: Option<&str>,
+    ) -> Result<Settings, String> {
+        let Some(levels) = default_levels else {
+            return Settings::parse(json);
+        };
+        let mut value: Value = serde_json::from_str(json)
+            .map_err(|e| format!("settings: not JSON: {e} (pass a mapping)"))?;
+        if let Value::Object(map) = &mut value
+            && !map.contains_key("degradation_levels")
+        {
+            let levels = serde_json::from_str(levels)
+                .map_err(|e| format!("built-in degradation_levels: not JSON: {e}"))?;
+            map.insert("degradation_levels".into(), levels);
+        }
+        Settings::parse(&value.to_string())
+    }
+}
+
 static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
 
 fn settings() -> &'static Settings {
     SETTINGS.get_or_init(Settings::default)
 }
 
-struct Degradation;
+/// The policy of variant `V`: the `Guest` implementation a component exports.
+pub struct Policy<V>(std::marker::PhantomData<V>);
 
-impl Guest for Degradation {
+impl<V: Variant> Guest for Policy<V> {
     fn info() -> PolicyInfo {
         PolicyInfo {
-            name: "degradation".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
+            name: V::NAME.into(),
+            version: V::VERSION.into(),
         }
     }
 
     fn configure(settings: String) -> Result<(), String> {
-        let _ = SETTINGS.set(Settings::parse(&settings)?);
+        let _ = SETTINGS.set(Settings::parse_with_defaults(&settings, V::DEFAULT_LEVELS)?);
         Ok(())
     }
 
@@ -370,7 +425,11 @@ impl Guest for Degradation {
     }
 }
 
-export!(Degradation);
+#[cfg(feature = "export")]
+type Degradation = Policy<Standard>;
+
+#[cfg(feature = "export")]
+export!(Degradation with_types_in self);
 
 #[cfg(test)]
 mod tests {
