@@ -18,6 +18,8 @@ struct Guest {
     package: String,
     file: String,
     fixture: bool,
+    /// It depends on another guest crate (a variant of a default policy).
+    depends_on_guest: bool,
 }
 
 fn main() {
@@ -36,55 +38,37 @@ fn main() {
         .nth(4)
         .map(|p| p.join("wasm-guests"))
         .unwrap_or_else(|| out.join("wasm-guests"));
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .args([
-            "build",
-            "--profile",
-            "guest",
-            "--target",
-            TARGET,
-            "--target-dir",
-        ])
-        .arg(&guest_target);
-    for g in &guests {
-        cmd.args(["-p", &g.package]);
-    }
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_WRAPPER",
-        "CARGO_LLVM_COV",
-        "CARGO_INCREMENTAL",
-    ] {
-        cmd.env_remove(var);
-    }
-    let status = cmd
-        .status()
-        .expect("could not run cargo to build the policy components");
-    if !status.success() {
-        panic!(
-            "building the policy components under policies/ failed (see the cargo output above)"
-        );
-    }
-
     let components = out.join("components");
     fs::create_dir_all(&components).unwrap();
     let mut builtin = String::from(
         "/// Default policies and variants compiled into the binary: (name, component bytes).\n",
     );
     builtin.push_str("pub const BUILTIN: &[(&str, &[u8])] = &[\n");
-    for g in &guests {
-        let core_path = guest_target
-            .join(TARGET)
-            .join("guest")
-            .join(format!("{}.wasm", g.package.replace('-', "_")));
-        let core = fs::read(&core_path)
-            .unwrap_or_else(|e| panic!("policy build produced no {}: {e}", core_path.display()));
+    let mut encoded = Vec::new();
+    // Two cargo runs: the crates that stand alone, then the variants that depend
+    // on one of them. One run would unify features: a base crate's default
+    // `export` feature would be on for its variants too, and each variant
+    // would export the world twice. Each run's modules are read right after it.
+    let (variants, bases): (Vec<&Guest>, Vec<&Guest>) =
+        guests.iter().partition(|g| g.depends_on_guest);
+    for phase in [bases, variants] {
+        if phase.is_empty() {
+            continue;
+        }
+        build_guests(&root, &guest_target, &phase);
+        for g in phase {
+            let core_path = guest_target
+                .join(TARGET)
+                .join("guest")
+                .join(format!("{}.wasm", g.package.replace('-', "_")));
+            let core = fs::read(&core_path).unwrap_or_else(|e| {
+                panic!("policy build produced no {}: {e}", core_path.display())
+            });
+            encoded.push((g, core));
+        }
+    }
+    encoded.sort_by(|a, b| (a.0.fixture, &a.0.file).cmp(&(b.0.fixture, &b.0.file)));
+    for (g, core) in encoded {
         let component = wit_component::ComponentEncoder::default()
             .module(&core)
             .and_then(|e| e.validate(true).encode())
@@ -110,6 +94,45 @@ fn main() {
     );
 }
 
+/// `cargo build` of some guest crates for the wasm target, in the guest profile.
+fn build_guests(root: &Path, guest_target: &Path, guests: &[&Guest]) {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args([
+            "build",
+            "--profile",
+            "guest",
+            "--target",
+            TARGET,
+            "--target-dir",
+        ])
+        .arg(guest_target);
+    for g in guests {
+        cmd.args(["-p", &g.package]);
+    }
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_LLVM_COV",
+        "CARGO_INCREMENTAL",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd
+        .status()
+        .expect("could not run cargo to build the policy components");
+    if !status.success() {
+        panic!(
+            "building the policy components under policies/ failed (see the cargo output above)"
+        );
+    }
+}
+
 /// Every crate in `policies/*` (default policies and variants) and
 /// `policies/fixtures/*` (test-only components).
 fn discover(root: &Path) -> Vec<Guest> {
@@ -129,14 +152,29 @@ fn discover(root: &Path) -> Vec<Guest> {
         names.sort();
         for name in names {
             let prefix = if fixture { "fixture" } else { "policy" };
+            let package = format!("{prefix}-{name}");
+            let manifest =
+                fs::read_to_string(dir.join(&name).join("Cargo.toml")).unwrap_or_default();
             guests.push(Guest {
-                package: format!("{prefix}-{name}"),
+                depends_on_guest: names_another_guest(&manifest, &package),
+                package,
                 file: name,
                 fixture,
             });
         }
     }
     guests
+}
+
+/// Whether a guest's Cargo.toml depends on another guest crate (`policy-*` or
+/// `fixture-*`), as `policy-x = ...` or `[dependencies.policy-x]`.
+fn names_another_guest(manifest: &str, own: &str) -> bool {
+    manifest.lines().any(|line| {
+        let key = line.trim().trim_start_matches('[');
+        let key = key.split(['=', ']']).next().unwrap_or("").trim();
+        let key = key.strip_prefix("dependencies.").unwrap_or(key);
+        key != own && (key.starts_with("policy-") || key.starts_with("fixture-"))
+    })
 }
 
 /// Makes sure the wasm32 target is installed; installs it through rustup when

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod policy;
 pub mod queue;
 pub mod requests;
+pub mod watch;
 pub mod workers;
 
 /// Policy components compiled into the binary by `host/build.rs`.

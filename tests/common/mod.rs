@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The admin token test servers start with.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
 /// A running `tollgate serve`.
 pub struct Server {
     pub base: String,
@@ -45,9 +48,19 @@ impl Server {
         Self::start_in(dir)
     }
 
-    /// Starts on an already prepared config directory.
+    /// Starts on an already prepared config directory, with admin token `ADMIN_TOKEN`.
     pub fn start_in(dir: tempfile::TempDir) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        Self::start_with(dir, Some(ADMIN_TOKEN))
+    }
+
+    /// Starts with the given admin token (`None`: admin API disabled).
+    pub fn start_with(dir: tempfile::TempDir, admin_token: Option<&str>) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        match admin_token {
+            Some(t) => cmd.env("TOLLGATE_ADMIN_TOKEN", t),
+            None => cmd.env_remove("TOLLGATE_ADMIN_TOKEN"),
+        };
+        let mut child = cmd
             .args([
                 "serve",
                 "--addr",
@@ -142,6 +155,13 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// An admin request with the test token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
     }
 
     pub fn pid(&self) -> u32 {

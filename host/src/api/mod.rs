@@ -2,6 +2,8 @@
 //! [`Gateway`] and answers back, keeping the seed's paths, JSON field names
 //! and status codes.
 
+pub mod admin;
+
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -19,7 +21,8 @@ use crate::gateway::{ApiError, FieldError, Gateway, Reply};
 pub const POLICIES_HEADER: &str = "x-tollgate-policies";
 
 /// All routes.
-pub fn router(gw: Arc<Gateway>) -> Router {
+pub fn router(gw: Arc<Gateway>, auth: admin::AdminAuth) -> Router {
+    let admin = admin::router(gw.clone(), auth);
     Router::new()
         .route("/health", get(health))
         .route("/generate", post(generate))
@@ -32,9 +35,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/usage/project/{id}", get(usage_project))
         .route("/usage/user/{id}", get(usage_user))
         .route("/usage/recent", get(usage_recent))
+        .with_state(gw)
+        .merge(admin)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(gw)
 }
 
 async fn health() -> axum::Json<Value> {

@@ -22,6 +22,9 @@ pub struct Args {
     /// The SQLite usage database (created with its folder if missing).
     #[arg(long, default_value = "data/usage.db")]
     pub db: PathBuf,
+    /// Environment variable holding the admin API's bearer token (unset: admin API disabled).
+    #[arg(long, default_value = "TOLLGATE_ADMIN_TOKEN")]
+    pub admin_token_env: String,
     /// How long in-flight and queued requests may take to finish at shutdown.
     #[arg(long, default_value_t = 30.0)]
     pub shutdown_grace_seconds: f64,
@@ -89,7 +92,15 @@ async fn serve(gateway: Arc<Gateway>, args: Args) -> anyhow::Result<()> {
 
     let housekeeping = tokio::spawn(housekeeping(gateway.clone()));
 
-    let app = crate::api::router(gateway.clone());
+    let auth = crate::api::admin::AdminAuth {
+        token: std::env::var(&args.admin_token_env)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(Arc::from),
+        env: Arc::from(args.admin_token_env.as_str()),
+    };
+    let watcher = crate::watch::spawn(gateway.clone());
+    let app = crate::api::router(gateway.clone(), auth);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -100,6 +111,7 @@ async fn serve(gateway: Arc<Gateway>, args: Args) -> anyhow::Result<()> {
         ))
         .await;
     housekeeping.abort();
+    drop(watcher);
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 //! state, and that state is committed to the usage database before the
 //! client is answered.
 
+pub mod admin;
 pub mod identity;
 pub mod validate;
 

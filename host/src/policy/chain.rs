@@ -7,7 +7,7 @@
 //! [`Decision`]: allowed (with the changed request and the policies to tell
 //! how it ends) or refused (with status, code and message).
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::Arc;
 
 use super::bindings::tollgate::policy::types::{Changes, RejectKind, Rejection};
@@ -21,17 +21,48 @@ pub struct Slot {
     /// The slot name from policies.yaml.
     pub name: String,
     current: ArcSwap<LoadedPolicy>,
+    /// The policy the last swap replaced (for rollback).
+    previous: ArcSwapOption<LoadedPolicy>,
+    /// Serializes swaps and rollbacks of this slot.
+    swapping: parking_lot::Mutex<()>,
 }
 
 impl Slot {
+    fn new(policy: Arc<LoadedPolicy>) -> Self {
+        Self {
+            name: policy.slot.clone(),
+            current: ArcSwap::new(policy),
+            previous: ArcSwapOption::empty(),
+            swapping: parking_lot::Mutex::new(()),
+        }
+    }
+
     /// The policy serving this slot now.
     pub fn current(&self) -> Arc<LoadedPolicy> {
         self.current.load_full()
     }
 
-    /// Atomically replaces the policy; returns the one it replaced.
+    /// The policy the last swap replaced.
+    pub fn previous(&self) -> Option<Arc<LoadedPolicy>> {
+        self.previous.load_full()
+    }
+
+    /// Atomically replaces the policy; the replaced one becomes `previous`.
+    /// Requests that already hold the old policy finish on it.
     pub fn swap(&self, next: Arc<LoadedPolicy>) -> Arc<LoadedPolicy> {
-        self.current.swap(next)
+        let _guard = self.swapping.lock();
+        let old = self.current.swap(next);
+        self.previous.store(Some(old.clone()));
+        old
+    }
+
+    /// Swaps `previous` back in; `None` when there is nothing to roll back to.
+    pub fn rollback(&self) -> Option<Arc<LoadedPolicy>> {
+        let _guard = self.swapping.lock();
+        let prev = self.previous.load_full()?;
+        let old = self.current.swap(prev.clone());
+        self.previous.store(Some(old));
+        Some(prev)
     }
 }
 
@@ -82,14 +113,10 @@ pub struct PolicyChain {
 impl PolicyChain {
     /// A chain of loaded policies, in order.
     pub fn new(policies: Vec<Arc<LoadedPolicy>>, state: Arc<StateStore>) -> Self {
-        let slots = policies
-            .into_iter()
-            .map(|p| Slot {
-                name: p.slot.clone(),
-                current: ArcSwap::new(p),
-            })
-            .collect();
-        Self { slots, state }
+        Self {
+            slots: policies.into_iter().map(Slot::new).collect(),
+            state,
+        }
     }
 
     /// The slots, in order.

@@ -41,7 +41,7 @@ pub enum CallError {
 }
 
 /// Call counters of one loaded policy.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CallStats {
     pub calls: AtomicU64,
     pub traps: AtomicU64,
@@ -49,6 +49,25 @@ pub struct CallStats {
     pub nanos: AtomicU64,
     pub fuel: AtomicU64,
     pub instances_created: AtomicU64,
+    /// Call times in nanoseconds (3 significant digits).
+    call_ns: Mutex<hdrhistogram::Histogram<u64>>,
+}
+
+impl Default for CallStats {
+    fn default() -> Self {
+        Self {
+            calls: AtomicU64::new(0),
+            traps: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            nanos: AtomicU64::new(0),
+            fuel: AtomicU64::new(0),
+            instances_created: AtomicU64::new(0),
+            call_ns: Mutex::new(
+                hdrhistogram::Histogram::new_with_bounds(1, 60_000_000_000, 3)
+                    .expect("valid bounds"),
+            ),
+        }
+    }
 }
 
 /// A snapshot of [`CallStats`].
@@ -58,6 +77,8 @@ pub struct StatsSnapshot {
     pub traps: u64,
     pub timeouts: u64,
     pub mean_call_ns: u64,
+    pub call_p50_us: f64,
+    pub call_p99_us: f64,
     pub mean_fuel_per_call: u64,
     pub instances_created: u64,
 }
@@ -67,14 +88,32 @@ impl CallStats {
     pub fn snapshot(&self) -> StatsSnapshot {
         let calls = self.calls.load(Ordering::Relaxed);
         let per = |v: u64| v.checked_div(calls).unwrap_or(0);
+        let hist = self.call_ns.lock();
+        let us = |q: f64| {
+            if hist.is_empty() {
+                0.0
+            } else {
+                hist.value_at_quantile(q) as f64 / 1000.0
+            }
+        };
         StatsSnapshot {
             calls,
             traps: self.traps.load(Ordering::Relaxed),
             timeouts: self.timeouts.load(Ordering::Relaxed),
             mean_call_ns: per(self.nanos.load(Ordering::Relaxed)),
+            call_p50_us: us(0.50),
+            call_p99_us: us(0.99),
             mean_fuel_per_call: per(self.fuel.load(Ordering::Relaxed)),
             instances_created: self.instances_created.load(Ordering::Relaxed),
         }
+    }
+
+    fn record(&self, elapsed: Duration, fuel: u64) {
+        let ns = elapsed.as_nanos() as u64;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.nanos.fetch_add(ns, Ordering::Relaxed);
+        self.fuel.fetch_add(fuel, Ordering::Relaxed);
+        self.call_ns.lock().saturating_record(ns.max(1));
     }
 }
 
@@ -240,11 +279,7 @@ impl LoadedPolicy {
         let elapsed = started.elapsed();
         let used = fuel - store.get_fuel().unwrap_or(0);
         let stats = &self.stats;
-        stats.calls.fetch_add(1, Ordering::Relaxed);
-        stats
-            .nanos
-            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
-        stats.fuel.fetch_add(used, Ordering::Relaxed);
+        stats.record(elapsed, used);
         result.map_err(|e| match e.downcast_ref::<Trap>() {
             Some(Trap::OutOfFuel) => {
                 stats.timeouts.fetch_add(1, Ordering::Relaxed);
@@ -262,6 +297,23 @@ impl LoadedPolicy {
                 CallError::Trap(format!("{e:#}"))
             }
         })
+    }
+
+    /// Whether this policy was loaded from the same bytes with the same slot
+    /// setup (a config reload keeps it instead of reloading).
+    pub fn same_setup(
+        &self,
+        sha256: &str,
+        settings: &serde_json::Value,
+        failure_mode: FailureMode,
+        sandbox: &Sandbox,
+    ) -> bool {
+        self.sha256 == sha256
+            && serde_json::to_string(settings).is_ok_and(|s| s == self.settings)
+            && self.failure_mode == failure_mode
+            && self.sandbox.fuel_per_call == sandbox.fuel_per_call
+            && self.sandbox.deadline == sandbox.deadline
+            && self.sandbox.memory_bytes == sandbox.memory_bytes
     }
 
     /// A new instance, configured with the slot's settings.
@@ -322,7 +374,8 @@ fn deadline_ticks(deadline: Duration) -> u64 {
     (deadline.as_nanos() / TICK.as_nanos()).max(1) as u64 + 1
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// Hex SHA-256 of component bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)
         .iter()

@@ -239,6 +239,27 @@ impl StateStore {
             .used = used;
     }
 
+    /// Releases `request`'s reservations and removes the pools that are left
+    /// empty (used by the probe call of a hot-swap candidate, which must
+    /// leave no trace).
+    pub fn discard_request(&self, request: &str) {
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        let Some(keys) = inner.by_request.remove(request) else {
+            return;
+        };
+        for key in keys {
+            if let Some(p) = inner.pools.get_mut(&key) {
+                if let Some(reserved) = p.reservations.remove(request) {
+                    p.reserved -= reserved;
+                }
+                if p.used == 0 && p.reserved == 0 && p.reservations.is_empty() {
+                    inner.pools.remove(&key);
+                }
+            }
+        }
+    }
+
     /// Removes expired counters; returns how many were removed.
     pub fn sweep(&self, now_ms: u64) -> usize {
         let mut inner = self.inner.lock();

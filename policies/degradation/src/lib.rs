@@ -15,12 +15,17 @@
 //! themselves with a [`Variant`], and export `Policy<TheirVariant>` with this crate's
 //! public `export!` macro, so they share these bindings and every rule function.
 
-wit_bindgen::generate!({
-    path: "../../wit/since_v0.1.0",
-    world: "policy",
-    // Variants export this crate's world from their own crate.
-    pub_export_macro: true,
-});
+/// The bindings of the `policy` world (re-exported at the crate root).
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit/since_v0.1.0",
+        world: "policy",
+        // Variants export this crate's world from their own crate.
+        pub_export_macro: true,
+    });
+}
+
+pub use bindings::*;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -429,10 +434,44 @@ impl<V: Variant> Guest for Policy<V> {
 type Degradation = Policy<Standard>;
 
 #[cfg(feature = "export")]
-export!(Degradation with_types_in self);
+export!(Degradation with_types_in bindings);
+
+/// Sample views for native tests of this policy and its variants.
+#[doc(hidden)]
+pub mod sample {
+    pub use super::tollgate::policy::types::{Priority, RequestType};
+    use super::{Load, Request};
+
+    /// A load with `queue_length` of `queue_capacity` waiting.
+    pub fn load(queue_length: u32, queue_capacity: u32) -> Load {
+        Load {
+            queue_length,
+            queue_capacity,
+            active: 0,
+            active_capacity: 50,
+        }
+    }
+
+    /// A request for `simulated-large`.
+    pub fn request(priority: Priority, request_type: RequestType, max_tokens: u32) -> Request {
+        Request {
+            id: "r".into(),
+            user_id: "u".into(),
+            project_id: "p".into(),
+            model: "simulated-large".into(),
+            priority,
+            request_type,
+            prompt_tokens: 5,
+            max_tokens,
+            estimated_cost_nano_eur: 0,
+            now_ms: 0,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
+    use super::sample::{load, request};
     use super::*;
 
     /// config/degradation.yaml as JSON.
@@ -449,30 +488,6 @@ mod tests {
 
     fn defaults() -> Settings {
         Settings::parse(DEFAULT).unwrap()
-    }
-
-    fn load(queue_length: u32, queue_capacity: u32) -> Load {
-        Load {
-            queue_length,
-            queue_capacity,
-            active: 0,
-            active_capacity: 50,
-        }
-    }
-
-    fn request(priority: Priority, request_type: RequestType, max_tokens: u32) -> Request {
-        Request {
-            id: "r".into(),
-            user_id: "u".into(),
-            project_id: "p".into(),
-            model: "simulated-large".into(),
-            priority,
-            request_type,
-            prompt_tokens: 5,
-            max_tokens,
-            estimated_cost_nano_eur: 0,
-            now_ms: 0,
-        }
     }
 
     fn level_at(s: &Settings, queue: u32, capacity: u32) -> &str {

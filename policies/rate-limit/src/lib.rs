@@ -8,8 +8,23 @@
 //! twice the limit at a window edge. Check and count are one atomic `add` with a limit,
 //! so a refused request counts nothing. `finish` gives back what a request that never
 //! ran took, and corrects the token estimate to the real usage.
+//!
+//! The crate is also a library for other rate limiters (`policies/rate-limit-gcra`):
+//! they depend on it with `default-features = false` (without the `export` feature,
+//! which exports this policy as the world) and export their own `Guest` with this
+//! crate's public `export!` macro, sharing these bindings and helpers.
 
-wit_bindgen::generate!({ path: "../../wit/since_v0.1.0", world: "policy" });
+/// The bindings of the `policy` world (re-exported at the crate root).
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit/since_v0.1.0",
+        world: "policy",
+        // Other rate limiters export this crate's world from their own crate.
+        pub_export_macro: true,
+    });
+}
+
+pub use bindings::*;
 
 use tollgate::policy::state;
 #[cfg(test)]
@@ -295,7 +310,8 @@ fn settings() -> &'static Settings {
     SETTINGS.get_or_init(Settings::default)
 }
 
-struct RateLimit;
+/// The policy: the `Guest` implementation this crate exports.
+pub struct RateLimit;
 
 impl Guest for RateLimit {
     fn info() -> PolicyInfo {
@@ -323,7 +339,8 @@ impl Guest for RateLimit {
     }
 }
 
-export!(RateLimit);
+#[cfg(feature = "export")]
+export!(RateLimit with_types_in bindings);
 
 #[cfg(test)]
 mod tests {
