@@ -21,6 +21,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Write, build and check a policy component of your own.
+    Policy {
+        #[command(subcommand)]
+        command: tollgate::cli::policy::Command,
+    },
 }
 
 #[derive(Subcommand)]
@@ -40,5 +45,6 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { dir },
         } => tollgate::cli::config_check(&dir),
+        Command::Policy { command } => tollgate::cli::policy::run(command),
     }
 }

@@ -19,6 +19,7 @@ pub enum Event {
     Degraded,
     Failed,
     TimedOut,
+    Cancelled,
 }
 
 impl Event {
@@ -30,6 +31,7 @@ impl Event {
             Event::Degraded => "degraded",
             Event::Failed => "failed",
             Event::TimedOut => "timed_out",
+            Event::Cancelled => "cancelled",
         }
     }
 }
@@ -43,6 +45,7 @@ struct Inner {
     failed: u64,
     degraded: u64,
     timed_out: u64,
+    cancelled: u64,
     input_tokens: u64,
     output_tokens: u64,
     cost_nano_eur: u64,
@@ -67,6 +70,7 @@ impl Default for Inner {
             failed: 0,
             degraded: 0,
             timed_out: 0,
+            cancelled: 0,
             input_tokens: 0,
             output_tokens: 0,
             cost_nano_eur: 0,
@@ -91,6 +95,7 @@ pub struct Summary {
     pub failed_requests: u64,
     pub degraded_requests: u64,
     pub timed_out_requests: u64,
+    pub cancelled_requests: u64,
     pub total_input_tokens: u64,
     pub total_output_tokens: u64,
     pub total_estimated_cost_eur: f64,
@@ -148,6 +153,7 @@ impl Metrics {
             Event::Degraded => m.degraded += 1,
             Event::Failed => m.failed += 1,
             Event::TimedOut => m.timed_out += 1,
+            Event::Cancelled => m.cancelled += 1,
         }
         bump(&mut m.by_status, event.key());
     }
@@ -195,6 +201,7 @@ impl Metrics {
             failed_requests: m.failed,
             degraded_requests: m.degraded,
             timed_out_requests: m.timed_out,
+            cancelled_requests: m.cancelled,
             total_input_tokens: m.input_tokens,
             total_output_tokens: m.output_tokens,
             total_estimated_cost_eur: m.cost_nano_eur as f64 / 1e9,

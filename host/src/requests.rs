@@ -19,6 +19,8 @@ pub enum Status {
     Failed,
     TimedOut,
     Rejected,
+    /// A streaming client went away; the upstream request was cancelled.
+    Cancelled,
 }
 
 impl Status {
@@ -31,6 +33,7 @@ impl Status {
             Status::Failed => "failed",
             Status::TimedOut => "timed_out",
             Status::Rejected => "rejected",
+            Status::Cancelled => "cancelled",
         }
     }
 
@@ -38,7 +41,11 @@ impl Status {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Status::Completed | Status::Failed | Status::TimedOut | Status::Rejected
+            Status::Completed
+                | Status::Failed
+                | Status::TimedOut
+                | Status::Rejected
+                | Status::Cancelled
         )
     }
 }

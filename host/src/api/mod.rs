@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::accounting::queries::{self, Filter};
-use crate::gateway::{ApiError, FieldError, Gateway, Reply};
+use crate::gateway::{Answer, ApiError, FieldError, Gateway, Reply, StreamReply};
 
 /// Header naming the policy versions that decided a request.
 pub const POLICIES_HEADER: &str = "x-tollgate-policies";
@@ -59,7 +59,8 @@ async fn method_not_allowed() -> Response {
 
 async fn generate(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
     match gw.generate(&body).await {
-        Ok(reply) => reply_response(reply),
+        Ok(Answer::Done(reply)) => reply_response(reply),
+        Ok(Answer::Stream(stream)) => stream_response(stream),
         Err(e) => error_response(e),
     }
 }
@@ -69,6 +70,80 @@ fn reply_response(reply: Reply) -> Response {
     insert(&mut headers, "x-request-id", &reply.request_id);
     insert(&mut headers, POLICIES_HEADER, &reply.policy_versions);
     (StatusCode::OK, headers, axum::Json(reply)).into_response()
+}
+
+/// Server-sent events: `queued` (when it waits), `token` events with
+/// `{"text": ...}` as the model generates, then `done` with the final reply
+/// (usage and cost), or `error` with `{"detail", "status"}`. A client that
+/// disconnects drops the stream, which cancels the upstream request.
+fn stream_response(s: StreamReply) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let StreamReply {
+        request_id,
+        policy_versions,
+        adjustments,
+        queued,
+        tokens,
+        reply,
+    } = s;
+    let mut headers = HeaderMap::new();
+    insert(&mut headers, "x-request-id", &request_id);
+    insert(&mut headers, POLICIES_HEADER, &policy_versions);
+    let first = queued.then(|| {
+        Event::default()
+            .event("queued")
+            .data(json!({"request_id": request_id}).to_string())
+    });
+    let events = futures_util::stream::unfold(
+        (
+            first,
+            Some(tokens),
+            Some(reply),
+            adjustments,
+            policy_versions,
+        ),
+        |(first, mut tokens, reply, adjustments, versions)| async move {
+            if let Some(e) = first {
+                return Some((
+                    Ok::<_, std::convert::Infallible>(e),
+                    (None, tokens, reply, adjustments, versions),
+                ));
+            }
+            if let Some(t) = tokens.as_mut() {
+                if let Some(text) = t.recv().await {
+                    let e = Event::default()
+                        .event("token")
+                        .data(json!({"text": text}).to_string());
+                    return Some((Ok(e), (None, tokens, reply, adjustments, versions)));
+                }
+                tokens = None;
+            }
+            let rx = reply?;
+            let event = match rx.await {
+                Ok(Ok(mut r)) => {
+                    r.adjustments = adjustments.clone();
+                    Event::default()
+                        .event("done")
+                        .data(serde_json::to_string(&r).unwrap_or_default())
+                }
+                Ok(Err(e)) => {
+                    let (status, detail) = match e {
+                        ApiError::Backend { error, .. } => (error.status(), error.to_string()),
+                        other => (503, format!("{other:?}")),
+                    };
+                    Event::default()
+                        .event("error")
+                        .data(json!({"detail": detail, "status": status}).to_string())
+                }
+                Err(_) => Event::default().event("error").data(
+                    json!({"detail": "the execution task ended without an answer", "status": 502})
+                        .to_string(),
+                ),
+            };
+            Some((Ok(event), (None, tokens, None, adjustments, versions)))
+        },
+    );
+    (headers, Sse::new(events).keep_alive(KeepAlive::default())).into_response()
 }
 
 fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {

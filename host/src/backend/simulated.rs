@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::{Backend, BackendFuture, BackendRequest, BackendResponse};
+use super::{Backend, BackendError, BackendFuture, BackendRequest, BackendResponse, TokenSink};
 use crate::config::Simulated as Settings;
 
 /// A simulated model.
@@ -44,25 +44,63 @@ impl Backend for Simulated {
         "simulated"
     }
 
-    fn generate<'a>(&'a self, request: &'a BackendRequest) -> BackendFuture<'a> {
+    fn generate<'a>(
+        &'a self,
+        request: &'a BackendRequest,
+        sink: Option<TokenSink>,
+    ) -> BackendFuture<'a> {
         Box::pin(async move {
             let output = request.max_tokens;
-            let delay = self.latency(&request.request_id, output);
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            let text = match self.settings.latency_model {
-                None => format!(
+            let done = |text: String| {
+                Ok(BackendResponse {
+                    text,
+                    input_tokens: request.prompt_tokens,
+                    output_tokens: output,
+                })
+            };
+            let cancelled = |sent: u32| BackendError::Cancelled {
+                backend: "simulated",
+                model: self.model.clone(),
+                input_tokens: request.prompt_tokens,
+                output_tokens: sent,
+            };
+            let Some(model) = &self.settings.latency_model else {
+                let delay = self.settings.average_latency;
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                let text = format!(
                     "Simulated response for model '{}' with {output} estimated output tokens.",
                     self.model
-                ),
-                Some(_) => words(output as usize, fnv(&request.request_id)),
+                );
+                if let Some(sink) = sink
+                    && sink.send(text.clone()).await.is_err()
+                {
+                    return Err(cancelled(0));
+                }
+                return done(text);
             };
-            Ok(BackendResponse {
-                text,
-                input_tokens: request.prompt_tokens,
-                output_tokens: output,
-            })
+            let text = words(output as usize, fnv(&request.request_id));
+            let total = self.latency(&request.request_id, output);
+            let Some(sink) = sink else {
+                tokio::time::sleep(total).await;
+                return done(text);
+            };
+            // Stream word by word: time to first token, then one word per token interval.
+            let scale = total.as_secs_f64()
+                / (model.time_to_first_token + model.time_per_output_token * output)
+                    .as_secs_f64()
+                    .max(1e-9);
+            tokio::time::sleep(model.time_to_first_token.mul_f64(scale)).await;
+            for (i, word) in text.split_inclusive(' ').enumerate() {
+                if i > 0 {
+                    tokio::time::sleep(model.time_per_output_token.mul_f64(scale)).await;
+                }
+                if sink.send(word.to_owned()).await.is_err() {
+                    return Err(cancelled(i as u32));
+                }
+            }
+            done(text)
         })
     }
 }
@@ -124,7 +162,7 @@ mod tests {
                 latency_model: None,
             },
         );
-        let r = b.generate(&req("a", 64)).await.unwrap();
+        let r = b.generate(&req("a", 64), None).await.unwrap();
         assert_eq!(
             r.text,
             "Simulated response for model 'simulated-small' with 64 estimated output tokens."

@@ -1,5 +1,6 @@
 //! Subcommands of the `tollgate` binary.
 
+pub mod policy;
 pub mod serve;
 
 use std::path::Path;

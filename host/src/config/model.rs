@@ -78,20 +78,26 @@ pub struct Model {
     pub output_nano_eur_per_1k: u64,
     /// Upper bound for one backend call (`request_timeout_seconds`, else the global one).
     pub request_timeout: Duration,
+    /// Most upstream requests in flight at once (`max_parallel_requests`); `None`: no limit.
+    pub max_parallel: Option<u32>,
 }
 
 /// Which backend serves a model, with its settings.
 #[derive(Debug, Clone)]
 pub enum Backend {
     Simulated(Simulated),
+    /// Ollama: `/api/generate` (or `/api/chat` with `api: chat`).
     Ollama {
         base_url: String,
         model: String,
+        chat: bool,
     },
+    /// OpenAI-compatible: `/v1/chat/completions` (or `/v1/completions` with `api: completions`).
     OpenAi {
         base_url: String,
         model: String,
         api_key_env: Option<String>,
+        chat: bool,
     },
 }
 

@@ -159,6 +159,10 @@ raw_struct! {
         upstream_model: String,
         /// openai: the NAME of the environment variable holding the API key.
         api_key_env: String,
+        /// ollama: generate | chat; openai: chat | completions.
+        api: String,
+        /// Most requests sent to this model's server at once.
+        max_parallel_requests: i64,
     }
 }
 

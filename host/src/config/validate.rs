@@ -1050,6 +1050,11 @@ fn model(
             ("base_url", m.base_url.is_some(), "openai"),
             ("upstream_model", m.upstream_model.is_some(), "openai"),
             ("api_key_env", m.api_key_env.is_some(), "openai"),
+            (
+                "api",
+                m.api.is_some() && backend == "simulated",
+                "ollama or openai",
+            ),
         ];
         for (key, present, owner) in backend_keys {
             if present && owner != backend {
@@ -1133,7 +1138,13 @@ fn model(
             let base_url = url(ctx, &at.key("ollama_base_url"), m.ollama_base_url, false)
                 .unwrap_or_else(|| DEFAULT_OLLAMA_URL.to_string());
             let model = model_name(ctx, &at.key("ollama_model"), m.ollama_model, name);
-            Backend::Ollama { base_url, model }
+            let chat =
+                api_choice(ctx, &at.key("api"), m.api.clone(), &["generate", "chat"]) == "chat";
+            Backend::Ollama {
+                base_url,
+                model,
+                chat,
+            }
         }
         _ => {
             let base_url = url(ctx, &at.key("base_url"), m.base_url, true).unwrap_or_default();
@@ -1149,22 +1160,59 @@ fn model(
                 }
                 _ => None,
             };
+            let chat =
+                api_choice(ctx, &at.key("api"), m.api.clone(), &["chat", "completions"]) == "chat";
             Backend::OpenAi {
                 base_url,
                 model,
                 api_key_env,
+                chat,
             }
         }
+    };
+    let max_parallel = match ctx.int(
+        &at.key("max_parallel_requests"),
+        m.max_parallel_requests,
+        1,
+        u32::MAX.into(),
+        "most requests sent to this model's server at once",
+    ) {
+        Got::Ok(n) => Some(n as u32),
+        Got::Missing | Got::Bad => None,
     };
     Some(Model {
         enabled,
         backend,
+        max_parallel,
         max_input_tokens,
         max_output_tokens,
         input_nano_eur_per_1k: input_price.or(0),
         output_nano_eur_per_1k: output_price.or(0),
         request_timeout: timeout,
     })
+}
+
+/// `api:` of a real backend: one of `choices`, the first being the default.
+fn api_choice(
+    ctx: &mut Ctx<'_>,
+    at: &At,
+    field: Option<Field<String>>,
+    choices: &[&'static str],
+) -> &'static str {
+    match ctx.string(at, field, "the API the server is called with") {
+        Got::Ok(v) => match choices.iter().find(|c| **c == v) {
+            Some(c) => c,
+            None => {
+                ctx.error(
+                    at,
+                    format!("unknown api {v:?}"),
+                    &format!("use one of: {}", choices.join(", ")),
+                );
+                choices[0]
+            }
+        },
+        Got::Missing | Got::Bad => choices[0],
+    }
 }
 
 /// `latency_model:` of a simulated model.

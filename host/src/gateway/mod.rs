@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 
 use crate::accounting::{Accounting, PoolRow, UsageRow};
 use crate::admission::Admission;
-use crate::backend::{self, Backend, BackendError, BackendRequest};
+use crate::backend::{self, Backend, BackendError, BackendRequest, TokenSink};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::{Event, Metrics};
@@ -70,6 +70,29 @@ pub struct Job {
     admitted: Vec<Admitted>,
     enqueued: Instant,
     reply: Option<oneshot::Sender<Result<Reply, ApiError>>>,
+    /// Where a streaming request's text goes as it is generated.
+    tokens: Option<TokenSink>,
+}
+
+/// How `/generate` answers.
+pub enum Answer {
+    /// One JSON body.
+    Done(Reply),
+    /// Server-sent events: `queued` (if it waits), text as it comes, then the final reply.
+    Stream(StreamReply),
+}
+
+/// A streaming answer in progress.
+pub struct StreamReply {
+    pub request_id: String,
+    pub policy_versions: String,
+    pub adjustments: Vec<String>,
+    /// Whether the request waits in the queue first.
+    pub queued: bool,
+    /// Text as it is generated; closed when generation ends.
+    pub tokens: tokio::sync::mpsc::Receiver<String>,
+    /// The final reply (usage, cost) or the failure.
+    pub reply: oneshot::Receiver<Result<Reply, ApiError>>,
 }
 
 /// A `/generate` answer (200): the seed's fields plus Tollgate's.
@@ -226,7 +249,7 @@ impl Gateway {
     }
 
     /// Handles one `POST /generate` body.
-    pub async fn generate(self: &Arc<Self>, body: &[u8]) -> Result<Reply, ApiError> {
+    pub async fn generate(self: &Arc<Self>, body: &[u8]) -> Result<Answer, ApiError> {
         if self.draining.load(Ordering::Relaxed) {
             return Err(ApiError::ShuttingDown);
         }
@@ -341,27 +364,15 @@ impl Gateway {
             ));
         }
         let model_cfg = &config.models[&request.model];
-        let backend = match self.backend(&request.model, model_cfg) {
-            Ok(b) => b,
-            Err(error) => {
-                chain.finish(decision.admitted, &tenant, Outcome::Rejected);
-                let refusal = Refusal {
-                    status: error.status(),
-                    code: "backend_unavailable".into(),
-                    message: error.to_string(),
-                    retry_after_ms: None,
-                    slot: String::new(),
-                };
-                self.refuse(&origin, "backend_unavailable", priority, refusal, versions)
-                    .await;
-                return Err(ApiError::Backend {
-                    error,
-                    request_id: id,
-                });
-            }
-        };
-
+        let backend = self.backend(&request.model, model_cfg);
         let (tx, rx) = oneshot::channel();
+        let (token_tx, token_rx) = match body.stream {
+            true => {
+                let (t, r) = tokio::sync::mpsc::channel(256);
+                (Some(t), Some(r))
+            }
+            false => (None, None),
+        };
         let score = queue::score(
             &config.limits.priority_weights,
             views::host_priority(request.priority),
@@ -402,6 +413,7 @@ impl Gateway {
             admitted: decision.admitted,
             enqueued: Instant::now(),
             reply: Some(tx),
+            tokens: token_tx,
         };
         let mut first_row = None;
         let submitted = self
@@ -435,6 +447,16 @@ impl Gateway {
                     self.persist(r, false).await;
                 }
                 tokio::spawn(run_slot(self.clone(), job, None));
+                if let Some(tokens) = token_rx {
+                    return Ok(Answer::Stream(StreamReply {
+                        request_id: id,
+                        policy_versions: versions,
+                        adjustments,
+                        queued: false,
+                        tokens,
+                        reply: rx,
+                    }));
+                }
                 let mut reply = rx.await.unwrap_or_else(|_| {
                     Err(ApiError::Backend {
                         error: BackendError::BadReply {
@@ -447,14 +469,24 @@ impl Gateway {
                 })?;
                 reply.adjustments = adjustments;
                 reply.policy_versions = versions;
-                Ok(reply)
+                Ok(Answer::Done(reply))
             }
             Submit::Queued => {
                 self.metrics.event(Event::Queued);
                 if let Some(r) = first_row {
                     self.persist(r, true).await;
                 }
-                Ok(Reply {
+                if let Some(tokens) = token_rx {
+                    return Ok(Answer::Stream(StreamReply {
+                        request_id: id,
+                        policy_versions: versions,
+                        adjustments,
+                        queued: true,
+                        tokens,
+                        reply: rx,
+                    }));
+                }
+                Ok(Answer::Done(Reply {
                     request_id: id,
                     status: "queued",
                     message: "Request queued for background processing".into(),
@@ -466,7 +498,7 @@ impl Gateway {
                     latency_seconds: None,
                     adjustments,
                     policy_versions: versions,
-                })
+                }))
             }
             Submit::Rejected(job) => {
                 chain.finish(job.admitted, &job.tenant, Outcome::Rejected);
@@ -518,18 +550,12 @@ impl Gateway {
         }
     }
 
-    fn backend(
-        &self,
-        name: &str,
-        model: &crate::config::Model,
-    ) -> Result<Arc<dyn Backend>, BackendError> {
-        let mut cache = self.backends.lock();
-        if let Some(b) = cache.get(name) {
-            return Ok(b.clone());
-        }
-        let b = backend::for_model(name, model)?;
-        cache.insert(name.to_owned(), b.clone());
-        Ok(b)
+    fn backend(&self, name: &str, model: &crate::config::Model) -> Arc<dyn Backend> {
+        self.backends
+            .lock()
+            .entry(name.to_owned())
+            .or_insert_with(|| backend::for_model(name, model))
+            .clone()
     }
 
     /// Records a refusal (registry, metrics, database) and builds its answer.
@@ -630,18 +656,37 @@ impl Gateway {
             prompt_tokens: job.request.prompt_tokens,
             max_tokens: job.request.max_tokens,
         };
+        let sink = job.tokens.take();
         let started = Instant::now();
-        let result = match tokio::time::timeout(job.timeout, job.backend.generate(&request)).await {
-            Ok(r) => r,
-            Err(_) => Err(BackendError::Timeout {
+        let result = if sink.as_ref().is_some_and(|s| s.is_closed()) {
+            // A streaming client that left while its request waited: nothing to run.
+            Err(BackendError::Cancelled {
                 backend: job.backend.name(),
                 model: request.model.clone(),
-                seconds: job.timeout.as_secs_f64(),
-            }),
+                input_tokens: 0,
+                output_tokens: 0,
+            })
+        } else {
+            match tokio::time::timeout(job.timeout, job.backend.generate(&request, sink)).await {
+                Ok(r) => r,
+                Err(_) => Err(BackendError::Timeout {
+                    backend: job.backend.name(),
+                    model: request.model.clone(),
+                    seconds: job.timeout.as_secs_f64(),
+                }),
+            }
         };
         let latency = started.elapsed();
         let resp = match result {
             Ok(resp) => resp,
+            Err(BackendError::Cancelled {
+                input_tokens,
+                output_tokens,
+                ..
+            }) => {
+                self.cancel(job, input_tokens, output_tokens).await;
+                return;
+            }
             Err(error) => {
                 let message = error.to_string();
                 self.fail(job, message, Some(error)).await;
@@ -721,6 +766,28 @@ impl Gateway {
                 request_id: job.id.clone(),
             }));
         }
+    }
+
+    /// A streaming client went away: settle what was used, record `cancelled`.
+    async fn cancel(&self, mut job: Job, input_tokens: u32, output_tokens: u32) {
+        let used = Usage {
+            input_tokens,
+            output_tokens,
+            cost_nano_eur: 0,
+        };
+        let usage = self.chain().finish(
+            std::mem::take(&mut job.admitted),
+            &job.tenant,
+            Outcome::Cancelled(used),
+        );
+        self.metrics.event(Event::Cancelled);
+        self.update(&job.id, true, |r| {
+            r.status = Status::Cancelled;
+            r.message = "the client disconnected; the upstream request was cancelled".into();
+            r.http_status = Some(499);
+            r.settled = Some((usage.input_tokens, usage.output_tokens, usage.cost_nano_eur));
+        })
+        .await;
     }
 
     async fn time_out(&self, mut job: Job) {

@@ -18,6 +18,8 @@ pub struct GenerateBody {
     pub prompt: String,
     pub max_tokens: u32,
     pub batch: bool,
+    /// Answer with server-sent events (tokens as they come, then the usage).
+    pub stream: bool,
 }
 
 /// One problem in the body.
@@ -150,21 +152,19 @@ pub fn generate_body(bytes: &[u8]) -> Result<GenerateBody, Vec<FieldError>> {
             false
         }
     };
-    match map.get("stream") {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => {}
-        Some(Value::Bool(true)) => errors.push(FieldError::field(
-            "stream",
-            "unsupported",
-            "Streaming responses are not available in this build; omit `stream` or set it to false",
-            Value::Bool(true),
-        )),
-        Some(v) => errors.push(FieldError::field(
-            "stream",
-            "bool_type",
-            "Input should be a valid boolean",
-            v.clone(),
-        )),
-    }
+    let stream = match map.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => {
+            errors.push(FieldError::field(
+                "stream",
+                "bool_type",
+                "Input should be a valid boolean",
+                v.clone(),
+            ));
+            false
+        }
+    };
     if errors.is_empty() {
         Ok(GenerateBody {
             user_id,
@@ -173,6 +173,7 @@ pub fn generate_body(bytes: &[u8]) -> Result<GenerateBody, Vec<FieldError>> {
             prompt,
             max_tokens,
             batch,
+            stream,
         })
     } else {
         Err(errors)
