@@ -63,6 +63,23 @@ fn chain(c: &mut Criterion) {
             black_box(chain.finish(d.admitted, &tenant, Outcome::Completed(usage)))
         })
     });
+    // Each slot's evaluate on its own (where the chain's time goes).
+    let probe = next();
+    for slot in chain.slots() {
+        let policy = slot.current();
+        group.bench_function(format!("evaluate only: {}", slot.name), |b| {
+            b.iter(|| {
+                black_box(
+                    policy
+                        .call("x", probe.now_ms, |p, s| {
+                            p.call_evaluate(s, &probe, &tenant, &model, load)
+                        })
+                        .unwrap(),
+                )
+            })
+        });
+        let _ = chain.state().release_request("x");
+    }
     let cost = chain.slot("cost").unwrap().current();
     group.bench_function("baseline: one no-op call (info)", |b| {
         b.iter(|| black_box(cost.call("x", 0, |p, s| p.call_info(s)).unwrap()))

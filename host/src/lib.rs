@@ -9,11 +9,13 @@ pub mod backend;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod eval;
 pub mod gateway;
 pub mod metrics;
 pub mod policy;
 pub mod queue;
 pub mod requests;
+pub mod stress;
 pub mod watch;
 pub mod workers;
 

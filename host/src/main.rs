@@ -16,6 +16,10 @@ struct Cli {
 enum Command {
     /// Run the gateway.
     Serve(tollgate::cli::serve::Args),
+    /// Load-test a gateway with a scenario; compare policy variants.
+    Stress(tollgate::cli::stress::Args),
+    /// Measure model quality through the gateway (HumanEval).
+    Eval(tollgate::cli::eval::Args),
     /// Work with the configuration.
     Config {
         #[command(subcommand)]
@@ -42,6 +46,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => tollgate::cli::serve::run(args),
+        Command::Stress(args) => tollgate::cli::stress::run_cli(args),
+        Command::Eval(args) => tollgate::cli::eval::run(args),
         Command::Config {
             command: ConfigCommand::Check { dir },
         } => tollgate::cli::config_check(&dir),

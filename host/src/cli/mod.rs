@@ -1,7 +1,9 @@
 //! Subcommands of the `tollgate` binary.
 
+pub mod eval;
 pub mod policy;
 pub mod serve;
+pub mod stress;
 
 use std::path::Path;
 use std::process::ExitCode;

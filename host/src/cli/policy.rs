@@ -196,7 +196,11 @@ fn new(name: &str, slot: &str, dir: &Path) -> Result<(), Failure> {
             "policy new: --slot must name a slot (e.g. rate_limit)",
         ));
     }
-    let root = dir.join(name);
+    let root = if dir == Path::new(".") {
+        PathBuf::from(name)
+    } else {
+        dir.join(name)
+    };
     if root.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         return Err(refused(format!(
             "policy new: {} already exists and is not empty (choose another NAME or --dir)",
@@ -242,9 +246,10 @@ fn new(name: &str, slot: &str, dir: &Path) -> Result<(), Failure> {
         "  tollgate policy check {} --slot {slot}",
         component.display()
     );
-    println!("then serve it from config/policies.yaml (a relative path is relative to config/):");
+    let absolute = std::path::absolute(&component).unwrap_or(component);
+    println!("then serve it: in config/policies.yaml (a relative path is relative to config/)");
     println!("  - slot: {slot}");
-    println!("    component: path/to/{name}.wasm");
+    println!("    component: {}", absolute.display());
     Ok(())
 }
 
@@ -647,9 +652,10 @@ fn check(
                     now_ms,
                 });
                 let who = format!(
-                    "{} ({}, {})",
+                    "{} ({}, {}, {})",
                     sample.user_id,
-                    sample.label,
+                    sample.project.plan,
+                    sample.project.priority.as_str(),
                     if batch { "batch" } else { "interactive" }
                 );
                 let (verdict, micros, fuel) = metered(&policy, &request, |p, s| {
@@ -661,14 +667,14 @@ fn check(
                     Err(e) => {
                         totals.failures += 1;
                         println!(
-                            "  {:<16} {who:<40} {micros:>6} µs {fuel:>9} fuel  evaluate FAILED: {e}",
+                            "  {:<16} {who:<50} {micros:>6} µs {fuel:>9} fuel  evaluate FAILED: {e}",
                             model.name
                         );
                         continue;
                     }
                 };
                 println!(
-                    "  {:<16} {who:<40} {micros:>6} µs {fuel:>9} fuel  evaluate {}",
+                    "  {:<16} {who:<50} {micros:>6} µs {fuel:>9} fuel  evaluate {}",
                     model.name,
                     describe_verdict(&verdict, &request)
                 );
@@ -702,7 +708,7 @@ fn check(
                     }
                 };
                 println!(
-                    "  {:<16} {:<40} {micros:>6} µs {fuel:>9} fuel  {text}",
+                    "  {:<16} {:<50} {micros:>6} µs {fuel:>9} fuel  {text}",
                     "", ""
                 );
             }

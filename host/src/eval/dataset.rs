@@ -267,7 +267,10 @@ mod tests {
     fn missing_field_names_line_and_field() {
         let text = format!("{ROW}\n{}\n", ROW.replace("\"test\"", "\"tests\""));
         let e = parse_jsonl(&text, "x.jsonl").unwrap_err().to_string();
-        assert!(e.starts_with("x.jsonl: line 2: missing field `test`"), "{e}");
+        assert!(
+            e.starts_with("x.jsonl: line 2: missing field `test`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -280,9 +283,11 @@ mod tests {
 
     #[test]
     fn wrong_type_is_named() {
-        let e = problem_from(&serde_json::json!({"task_id": 3, "prompt": "", "test": "", "entry_point": "f"}))
-            .unwrap_err()
-            .to_string();
+        let e = problem_from(
+            &serde_json::json!({"task_id": 3, "prompt": "", "test": "", "entry_point": "f"}),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("field `task_id` must be a string"), "{e}");
     }
 

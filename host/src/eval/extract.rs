@@ -171,10 +171,7 @@ pub fn extract(problem: &Problem, completion: &str, style: PromptStyle) -> Extra
         [] => completion,
         blocks => {
             let before = &completion[..blocks[0].start];
-            if style == PromptStyle::Chat
-                || before.trim().is_empty()
-                || blocks[0].tagged_python()
-            {
+            if style == PromptStyle::Chat || before.trim().is_empty() || blocks[0].tagged_python() {
                 fenced = true;
                 blocks
                     .iter()
@@ -294,7 +291,9 @@ mod tests {
         );
         // Indented lines are part of the body.
         assert_eq!(
-            apply_stop_sequences("    # sum\n    def inner():\n        return 1\n    return inner()\n"),
+            apply_stop_sequences(
+                "    # sum\n    def inner():\n        return 1\n    return inner()\n"
+            ),
             "    # sum\n    def inner():\n        return 1\n    return inner()\n"
         );
         assert_eq!(apply_stop_sequences("    return 1"), "    return 1");
@@ -346,7 +345,11 @@ mod tests {
         let e = extract(&problem(), text, PromptStyle::Chat);
         assert!(e.fenced);
         assert_eq!(e.kind, CodeKind::WholeFunction);
-        assert!(e.code.unwrap().ends_with("def total(xs):\n    return sum(xs)\n"));
+        assert!(
+            e.code
+                .unwrap()
+                .ends_with("def total(xs):\n    return sum(xs)\n")
+        );
 
         // The block defining the entry point wins over an earlier one.
         let text = "```\npip install nothing\n```\n```py\ndef total(xs):\n    return 0\n```";

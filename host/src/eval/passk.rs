@@ -10,7 +10,9 @@ pub fn pass_at_k(n: u32, c: u32, k: u32) -> f64 {
     if n - c < k {
         return 1.0;
     }
-    let prod: f64 = (n - c + 1..=n).map(|i| 1.0 - f64::from(k) / f64::from(i)).product();
+    let prod: f64 = (n - c + 1..=n)
+        .map(|i| 1.0 - f64::from(k) / f64::from(i))
+        .product();
     1.0 - prod
 }
 
@@ -99,7 +101,10 @@ mod tests {
     #[test]
     fn mean_over_problems() {
         let counts = [(10, 3), (10, 0), (10, 10)];
-        assert!(close(mean_pass_at_k(&counts, 1).unwrap(), (0.3 + 0.0 + 1.0) / 3.0));
+        assert!(close(
+            mean_pass_at_k(&counts, 1).unwrap(),
+            (0.3 + 0.0 + 1.0) / 3.0
+        ));
         assert_eq!(mean_pass_at_k(&counts, 11), None);
         assert_eq!(mean_pass_at_k(&[], 1), None);
     }

@@ -245,8 +245,14 @@ impl Sandbox {
         }
         let mut list = Vec::new();
         list.push(match sandbox.prefix.as_slice() {
-            [] => "network: no namespace available (unshare not permitted); Python sockets disabled".to_owned(),
-            p => format!("network: isolated namespace (`{}`) and Python sockets disabled", p[..p.len() - 1].join(" ")),
+            [] => {
+                "network: no namespace available (unshare not permitted); Python sockets disabled"
+                    .to_owned()
+            }
+            p => format!(
+                "network: isolated namespace (`{}`) and Python sockets disabled",
+                p[..p.len() - 1].join(" ")
+            ),
         });
         list.push(format!(
             "timeout: {} s wall clock, process group killed",
@@ -419,7 +425,10 @@ impl Sandbox {
         let (outcome, message) = if timed_out {
             (
                 Outcome::Timeout,
-                format!("execution_timeout: no result within {} s", timeout.as_secs_f64()),
+                format!(
+                    "execution_timeout: no result within {} s",
+                    timeout.as_secs_f64()
+                ),
             )
         } else {
             classify_exit(status, &stderr)
@@ -510,7 +519,10 @@ fn make_dir() -> Result<PathBuf> {
             Err(e) => return Err(e).with_context(|| format!("create {}", dir.display())),
         }
     }
-    bail!("cannot create a temporary directory under {}", base.display())
+    bail!(
+        "cannot create a temporary directory under {}",
+        base.display()
+    )
 }
 
 fn kill_group(pid: u32) {

@@ -319,11 +319,21 @@ mod tests {
     #[test]
     fn gamma_burstiness_raises_the_variance() {
         let cv = |shape: f64| {
-            let p = plan(&open(Process::Gamma { shape }, 100.0, vec![], 200.0), 5, None);
-            let gaps: Vec<f64> = p.windows(2).map(|w| w[1].at_seconds - w[0].at_seconds).collect();
+            let p = plan(
+                &open(Process::Gamma { shape }, 100.0, vec![], 200.0),
+                5,
+                None,
+            );
+            let gaps: Vec<f64> = p
+                .windows(2)
+                .map(|w| w[1].at_seconds - w[0].at_seconds)
+                .collect();
             let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
             let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
-            assert!((mean - 0.01).abs() < 0.001, "shape {shape}: mean gap {mean}");
+            assert!(
+                (mean - 0.01).abs() < 0.001,
+                "shape {shape}: mean gap {mean}"
+            );
             var.sqrt() / mean
         };
         let (bursty, poisson, regular) = (cv(0.25), cv(1.0), cv(4.0));
@@ -341,8 +351,16 @@ mod tests {
         )
         .unwrap();
         let p = plan(&s, 1, None);
-        assert!(p.iter().filter(|p| p.user == 1).all(|p| p.request_type == RequestType::Batch));
-        assert!(p.iter().filter(|p| p.user == 0).all(|p| p.request_type == RequestType::Interactive));
+        assert!(
+            p.iter()
+                .filter(|p| p.user == 1)
+                .all(|p| p.request_type == RequestType::Batch)
+        );
+        assert!(
+            p.iter()
+                .filter(|p| p.user == 0)
+                .all(|p| p.request_type == RequestType::Interactive)
+        );
         let big = p.iter().filter(|p| p.max_tokens == 512).count() as f64 / 2000.0;
         assert!((big - 0.75).abs() < 0.04, "{big}");
         assert!(p.iter().all(|p| p.max_tokens == 8 || p.max_tokens == 512));

@@ -170,7 +170,10 @@ mod tests {
             counts[w.sample(&mut r)] += 1;
         }
         assert_eq!(counts[1], 0);
-        assert!((counts[0] as f64 / 100_000.0 - 0.7).abs() < 0.01, "{counts:?}");
+        assert!(
+            (counts[0] as f64 / 100_000.0 - 0.7).abs() < 0.01,
+            "{counts:?}"
+        );
         let mut r = Rng::new(5);
         for _ in 0..1000 {
             let x = r.range_inclusive(3, 5);

@@ -318,8 +318,10 @@ fn progress_bar(len: Option<u64>, enabled: bool) -> indicatif::ProgressBar {
             .progress_chars("=> "),
         ),
         None => indicatif::ProgressBar::new_spinner().with_style(
-            indicatif::ProgressStyle::with_template("{elapsed_precise} {spinner} {pos} done, {per_sec}")
-                .expect("template"),
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} {spinner} {pos} done, {per_sec}",
+            )
+            .expect("template"),
         ),
     };
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(5));
@@ -374,7 +376,11 @@ pub async fn run(scenario: Arc<Scenario>, client: reqwest::Client, opts: RunOpti
         (lo.min(r.sent_at_seconds), hi.max(r.sent_at_seconds))
     });
     RunOutcome {
-        send_window_seconds: if results.is_empty() { 0.0 } else { last - first },
+        send_window_seconds: if results.is_empty() {
+            0.0
+        } else {
+            last - first
+        },
         results,
         duration_seconds,
     }

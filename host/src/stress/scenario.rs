@@ -557,7 +557,8 @@ macro_rules! string_or_map {
                         Ok($outer(($from_str)(s)))
                     }
                     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$outer, A::Error> {
-                        <$inner>::deserialize(de::value::MapAccessDeserializer::new(map)).map($outer)
+                        <$inner>::deserialize(de::value::MapAccessDeserializer::new(map))
+                            .map($outer)
                     }
                 }
                 d.deserialize_any(V)
@@ -746,8 +747,8 @@ impl RawScenario {
                     }
                     last_at = p.at_seconds;
                 }
-                let all_zero = a.rate_per_second <= 0.0
-                    && a.ramp.iter().all(|p| p.rate_per_second <= 0.0);
+                let all_zero =
+                    a.rate_per_second <= 0.0 && a.ramp.iter().all(|p| p.rate_per_second <= 0.0);
                 if all_zero {
                     e.push("arrivals.rate_per_second: the rate is 0 throughout: no request would be sent".into());
                 }
@@ -771,10 +772,16 @@ impl RawScenario {
         // Users.
         let mut users = Vec::new();
         match self.users {
-            None => e.push("users: required: a list of user ids or {id, project_id, priority, weight}".into()),
+            None => e.push(
+                "users: required: a list of user ids or {id, project_id, priority, weight}".into(),
+            ),
             Some(list) if list.is_empty() => e.push("users: give at least one user".into()),
             Some(list) => {
-                weights_ok(e, "users", &list.iter().map(|u| u.0.weight).collect::<Vec<_>>());
+                weights_ok(
+                    e,
+                    "users",
+                    &list.iter().map(|u| u.0.weight).collect::<Vec<_>>(),
+                );
                 for (i, RawUser(u)) in list.into_iter().enumerate() {
                     let known = seed_user(&u.id);
                     if u.id.is_empty() {
@@ -808,9 +815,10 @@ impl RawScenario {
                             Priority::Normal
                         }
                     };
-                    let request_types = u.request_types.as_ref().map(|m| {
-                        request_type_mix(e, &format!("users[{i}].request_types"), m)
-                    });
+                    let request_types = u
+                        .request_types
+                        .as_ref()
+                        .map(|m| request_type_mix(e, &format!("users[{i}].request_types"), m));
                     users.push(UserSpec {
                         id: u.id.as_str().into(),
                         project_id: project.into(),
@@ -828,7 +836,11 @@ impl RawScenario {
             None => e.push("models: required: a list of model names or {name, weight}".into()),
             Some(list) if list.is_empty() => e.push("models: give at least one model".into()),
             Some(list) => {
-                weights_ok(e, "models", &list.iter().map(|m| m.0.weight).collect::<Vec<_>>());
+                weights_ok(
+                    e,
+                    "models",
+                    &list.iter().map(|m| m.0.weight).collect::<Vec<_>>(),
+                );
                 for (i, RawModel(m)) in list.into_iter().enumerate() {
                     if m.name.is_empty() {
                         e.push(format!("models[{i}].name: must not be empty"));
@@ -851,9 +863,15 @@ impl RawScenario {
                 text: SHORT_PROMPT.into(),
                 weight: 1.0,
             }),
-            Some(list) if list.is_empty() => e.push("prompt_sizes: give at least one prompt size".into()),
+            Some(list) if list.is_empty() => {
+                e.push("prompt_sizes: give at least one prompt size".into())
+            }
             Some(list) => {
-                weights_ok(e, "prompt_sizes", &list.iter().map(|p| p.weight).collect::<Vec<_>>());
+                weights_ok(
+                    e,
+                    "prompt_sizes",
+                    &list.iter().map(|p| p.weight).collect::<Vec<_>>(),
+                );
                 for (i, p) in list.into_iter().enumerate() {
                     let given = [p.size.is_some(), p.chars.is_some(), p.text.is_some()]
                         .iter()
@@ -903,7 +921,10 @@ impl RawScenario {
             Some(RawMaxTokens::Fixed(n)) => match u32::try_from(n) {
                 Ok(n) if n >= 1 => MaxTokens::Fixed(n),
                 _ => {
-                    e.push(format!("max_tokens: must be between 1 and {}, got {n}", u32::MAX));
+                    e.push(format!(
+                        "max_tokens: must be between 1 and {}, got {n}",
+                        u32::MAX
+                    ));
                     MaxTokens::Fixed(1)
                 }
             },
@@ -955,7 +976,11 @@ impl RawScenario {
         for (class, s) in &self.slo {
             match Priority::parse(class) {
                 Some(p) => {
-                    positive(e, &format!("slo.{class}.e2e_p95_seconds"), s.e2e_p95_seconds);
+                    positive(
+                        e,
+                        &format!("slo.{class}.e2e_p95_seconds"),
+                        s.e2e_p95_seconds,
+                    );
                     slo.insert(p, s.e2e_p95_seconds);
                 }
                 None => e.push(format!(
@@ -1012,7 +1037,12 @@ mod tests {
         assert_eq!(&*long.prompts[0].text, LONG_PROMPT);
         assert_eq!(long.max_tokens, MaxTokens::Fixed(64));
         let err = resolve("nope").unwrap_err();
-        assert!(err.starts_with("Unknown scenario 'nope'. Available scenarios: abusive_user, burst_load"), "{err}");
+        assert!(
+            err.starts_with(
+                "Unknown scenario 'nope'. Available scenarios: abusive_user, burst_load"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1054,7 +1084,10 @@ slo: {high: {e2e_p95_seconds: 1.5}, low: {e2e_p95_seconds: 30}}
                 ..
             }) if shape == 0.5
         ));
-        assert_eq!(s.classes(), vec![Priority::High, Priority::Normal, Priority::Low]);
+        assert_eq!(
+            s.classes(),
+            vec![Priority::High, Priority::Normal, Priority::Low]
+        );
     }
 
     #[test]
@@ -1066,20 +1099,38 @@ slo: {high: {e2e_p95_seconds: 1.5}, low: {e2e_p95_seconds: 30}}
         let e = err(&format!("{base}users: [user_vip_01]\ncolour: red\n"));
         assert!(e.contains("unknown field `colour`"), "{e}");
         let e = err(&format!("{base}users: [someone]\n"));
-        assert!(e.contains("users[0].project_id: required for user `someone`"), "{e}");
+        assert!(
+            e.contains("users[0].project_id: required for user `someone`"),
+            "{e}"
+        );
         assert!(e.contains("users[0].priority: required"), "{e}");
-        let e = err(&format!("{base}users: [user_vip_01]\nmax_tokens: {{uniform: {{min: 9, max: 3}}}}\n"));
-        assert!(e.contains("max_tokens.uniform: need 1 <= min <= max"), "{e}");
+        let e = err(&format!(
+            "{base}users: [user_vip_01]\nmax_tokens: {{uniform: {{min: 9, max: 3}}}}\n"
+        ));
+        assert!(
+            e.contains("max_tokens.uniform: need 1 <= min <= max"),
+            "{e}"
+        );
         let e = err(&format!(
             "{base}users: [user_vip_01]\nslo: {{vip: {{e2e_p95_seconds: 1}}}}\nprompt_sizes: [{{size: huge}}]\n"
         ));
         assert!(e.contains("slo.vip: unknown priority class"), "{e}");
-        assert!(e.contains("prompt_sizes[0].size: unknown size `huge`"), "{e}");
-        let e = err("total: 5\nconcurrency: 2\narrivals: {process: poisson, rate_per_second: 5}\nusers: [user_vip_01]\nmodels: [m]\n");
+        assert!(
+            e.contains("prompt_sizes[0].size: unknown size `huge`"),
+            "{e}"
+        );
+        let e = err(
+            "total: 5\nconcurrency: 2\narrivals: {process: poisson, rate_per_second: 5}\nusers: [user_vip_01]\nmodels: [m]\n",
+        );
         assert!(e.contains("not both"), "{e}");
         let e = err("concurrency: 2\nusers: [user_vip_01]\nmodels: [m]\n");
         assert!(e.contains("set `total`"), "{e}");
-        let e = err("total: 3\narrivals: {process: weibull, rate_per_second: 5}\nusers: [user_vip_01]\nmodels: [m]\n");
-        assert!(e.contains("arrivals.process: unknown process `weibull`"), "{e}");
+        let e = err(
+            "total: 3\narrivals: {process: weibull, rate_per_second: 5}\nusers: [user_vip_01]\nmodels: [m]\n",
+        );
+        assert!(
+            e.contains("arrivals.process: unknown process `weibull`"),
+            "{e}"
+        );
     }
 }

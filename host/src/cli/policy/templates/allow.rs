@@ -26,16 +26,26 @@ pub struct Settings {}
 /// The part of the host's `state` interface this policy uses (a fake in tests).
 pub trait Store {
     /// Adds `delta` to counter `key` unless the result would pass `limit` (`state.add`).
-    fn add(&mut self, key: &str, delta: i64, limit: Option<i64>, expires_at_ms: u64)
-    -> Result<i64, i64>;
+    fn add(
+        &mut self,
+        key: &str,
+        delta: i64,
+        limit: Option<i64>,
+        expires_at_ms: u64,
+    ) -> Result<i64, i64>;
 }
 
 /// The host's state, through the WIT imports.
 pub struct HostStore;
 
 impl Store for HostStore {
-    fn add(&mut self, key: &str, delta: i64, limit: Option<i64>, expires_at_ms: u64)
-    -> Result<i64, i64> {
+    fn add(
+        &mut self,
+        key: &str,
+        delta: i64,
+        limit: Option<i64>,
+        expires_at_ms: u64,
+    ) -> Result<i64, i64> {
         state::add(key, delta, limit, expires_at_ms)
     }
 }
@@ -79,7 +89,11 @@ impl Guest for Policy {
     }
 
     fn evaluate(request: Request, _tenant: Tenant, _model: ModelInfo, _load: Load) -> Verdict {
-        decide(&mut HostStore, SETTINGS.get_or_init(Settings::default), &request)
+        decide(
+            &mut HostStore,
+            SETTINGS.get_or_init(Settings::default),
+            &request,
+        )
     }
 
     fn finish(_request: Request, _tenant: Tenant, _model: ModelInfo, outcome: Outcome) -> Usage {
@@ -104,8 +118,13 @@ mod tests {
     struct Fake(HashMap<String, i64>);
 
     impl Store for Fake {
-        fn add(&mut self, key: &str, delta: i64, limit: Option<i64>, _expires: u64)
-        -> Result<i64, i64> {
+        fn add(
+            &mut self,
+            key: &str,
+            delta: i64,
+            limit: Option<i64>,
+            _expires: u64,
+        ) -> Result<i64, i64> {
             let v = self.0.entry(key.into()).or_default();
             if limit.is_some_and(|l| *v + delta > l) {
                 return Err(*v);
@@ -134,7 +153,10 @@ mod tests {
     fn allows_and_counts_per_user_and_day() {
         let mut store = Fake::default();
         for _ in 0..3 {
-            assert!(matches!(decide(&mut store, &Settings::default(), &request(DAY_MS * 20_000)), Verdict::Allow));
+            assert!(matches!(
+                decide(&mut store, &Settings::default(), &request(DAY_MS * 20_000)),
+                Verdict::Allow
+            ));
         }
         assert_eq!(store.0["requests:user_standard_01:20000"], 3);
     }

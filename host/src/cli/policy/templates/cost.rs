@@ -34,14 +34,21 @@ pub fn cost_nano(input: u64, output: u64, model: &ModelInfo) -> u64 {
 
 /// The rule: set the estimated cost, or refuse a request over the cap.
 pub fn decide(settings: &Settings, request: &Request, model: &ModelInfo) -> Verdict {
-    let estimate = cost_nano(request.prompt_tokens.into(), request.max_tokens.into(), model);
-    if let Some(cap) = settings.max_request_cost_eur
-        && estimate as f64 > cap * 1e9
-    {
+    let estimate = cost_nano(
+        request.prompt_tokens.into(),
+        request.max_tokens.into(),
+        model,
+    );
+    let over = settings
+        .max_request_cost_eur
+        .filter(|cap| estimate as f64 > cap * 1e9);
+    if let Some(cap) = over {
         return Verdict::Reject(Rejection {
             kind: RejectKind::Invalid,
             code: "request_cost_exceeded".into(),
-            message: format!("request_cost_exceeded: the estimate is above {cap} EUR; lower max_tokens"),
+            message: format!(
+                "request_cost_exceeded: the estimate is above {cap} EUR; lower max_tokens"
+            ),
             retry_after_ms: None,
         });
     }
@@ -82,8 +89,12 @@ impl Guest for Policy {
     }
 
     fn configure(settings: String) -> Result<(), String> {
-        let parsed: Settings = serde_json::from_str(&settings).map_err(|e| format!("settings: {e}"))?;
-        if parsed.max_request_cost_eur.is_some_and(|c| !(c >= 0.0)) {
+        let parsed: Settings =
+            serde_json::from_str(&settings).map_err(|e| format!("settings: {e}"))?;
+        if parsed
+            .max_request_cost_eur
+            .is_some_and(|c| !c.is_finite() || c < 0.0)
+        {
             return Err("max_request_cost_eur: must be a number >= 0".into());
         }
         let _ = SETTINGS.set(parsed);
@@ -143,9 +154,21 @@ mod tests {
             Verdict::Modify(c) => assert_eq!(c.estimated_cost_nano_eur, Some(200_000)),
             other => panic!("expected the estimate, got {other:?}"),
         }
-        let capped = Settings { max_request_cost_eur: Some(0.0001) };
-        assert!(matches!(decide(&capped, &request(1000, 500), &small()), Verdict::Reject(_)));
-        let used = Usage { input_tokens: 1000, output_tokens: 100, cost_nano_eur: 0 };
-        assert_eq!(settle(&small(), &Outcome::Completed(used)).cost_nano_eur, 120_000);
+        let capped = Settings {
+            max_request_cost_eur: Some(0.0001),
+        };
+        assert!(matches!(
+            decide(&capped, &request(1000, 500), &small()),
+            Verdict::Reject(_)
+        ));
+        let used = Usage {
+            input_tokens: 1000,
+            output_tokens: 100,
+            cost_nano_eur: 0,
+        };
+        assert_eq!(
+            settle(&small(), &Outcome::Completed(used)).cost_nano_eur,
+            120_000
+        );
     }
 }

@@ -24,6 +24,9 @@ pub struct Settings {
     pub shrink_above: f64,
     pub max_tokens_factor: f64,
     pub reject_batch_above: f64,
+    /// Accepted and ignored: the default `degradation` slot passes degradation.yaml's
+    /// levels (`settings_file: degradation.yaml`). Remove it to refuse them.
+    pub degradation_levels: Option<serde_json::Value>,
 }
 
 impl Default for Settings {
@@ -32,6 +35,7 @@ impl Default for Settings {
             shrink_above: 0.6,
             max_tokens_factor: 0.5,
             reject_batch_above: 0.8,
+            degradation_levels: None,
         }
     }
 }
@@ -101,7 +105,8 @@ impl Guest for Policy {
     }
 
     fn configure(settings: String) -> Result<(), String> {
-        let parsed: Settings = serde_json::from_str(&settings).map_err(|e| format!("settings: {e}"))?;
+        let parsed: Settings =
+            serde_json::from_str(&settings).map_err(|e| format!("settings: {e}"))?;
         if !(parsed.max_tokens_factor > 0.0 && parsed.max_tokens_factor <= 1.0) {
             return Err("max_tokens_factor: must be in (0, 1]".into());
         }
@@ -137,7 +142,12 @@ mod tests {
     use tollgate::policy::types::Priority;
 
     fn load(queue_length: u32) -> Load {
-        Load { queue_length, queue_capacity: 100, active: 50, active_capacity: 50 }
+        Load {
+            queue_length,
+            queue_capacity: 100,
+            active: 50,
+            active_capacity: 50,
+        }
     }
 
     fn request(request_type: RequestType) -> Request {
@@ -158,13 +168,25 @@ mod tests {
     #[test]
     fn shrinks_then_sheds_batch() {
         let s = Settings::default();
-        assert!(matches!(decide(&s, &request(RequestType::Batch), &load(59)), Verdict::Allow));
+        assert!(matches!(
+            decide(&s, &request(RequestType::Batch), &load(59)),
+            Verdict::Allow
+        ));
         match decide(&s, &request(RequestType::Batch), &load(60)) {
             Verdict::Modify(c) => assert_eq!(c.max_tokens, Some(50)),
             other => panic!("expected a smaller request, got {other:?}"),
         }
-        assert!(matches!(decide(&s, &request(RequestType::Batch), &load(80)), Verdict::Reject(_)));
-        assert!(matches!(decide(&s, &request(RequestType::Interactive), &load(80)), Verdict::Modify(_)));
-        assert_eq!(status_json(&s, &load(80)), r#"{"level":"high_pressure","queue_usage_ratio":0.8}"#);
+        assert!(matches!(
+            decide(&s, &request(RequestType::Batch), &load(80)),
+            Verdict::Reject(_)
+        ));
+        assert!(matches!(
+            decide(&s, &request(RequestType::Interactive), &load(80)),
+            Verdict::Modify(_)
+        ));
+        assert_eq!(
+            status_json(&s, &load(80)),
+            r#"{"level":"high_pressure","queue_usage_ratio":0.8}"#
+        );
     }
 }

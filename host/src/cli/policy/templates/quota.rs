@@ -55,11 +55,20 @@ impl Store for HostStore {
 
 /// The pool of the request's project and period.
 fn pool(request: &Request) -> String {
-    format!("tokens:{}:{}", request.project_id, request.now_ms / PERIOD_MS)
+    format!(
+        "tokens:{}:{}",
+        request.project_id,
+        request.now_ms / PERIOD_MS
+    )
 }
 
 /// The rule: reserve the request's estimated tokens, or refuse it.
-pub fn decide(store: &mut impl Store, _settings: &Settings, request: &Request, tenant: &Tenant) -> Verdict {
+pub fn decide(
+    store: &mut impl Store,
+    _settings: &Settings,
+    request: &Request,
+    tenant: &Tenant,
+) -> Verdict {
     let Some(quota) = tenant.monthly_token_quota else {
         return Verdict::Allow;
     };
@@ -79,12 +88,20 @@ pub fn decide(store: &mut impl Store, _settings: &Settings, request: &Request, t
 }
 
 /// After the request: settle what it really used, or release what it reserved.
-pub fn settle(store: &mut impl Store, request: &Request, tenant: &Tenant, outcome: &Outcome) -> Usage {
+pub fn settle(
+    store: &mut impl Store,
+    request: &Request,
+    tenant: &Tenant,
+    outcome: &Outcome,
+) -> Usage {
     let counted = tenant.monthly_token_quota.is_some();
     match outcome {
         Outcome::Completed(u) | Outcome::Failed(u) | Outcome::Cancelled(u) => {
             if counted {
-                store.settle(&pool(request), u64::from(u.input_tokens) + u64::from(u.output_tokens));
+                store.settle(
+                    &pool(request),
+                    u64::from(u.input_tokens) + u64::from(u.output_tokens),
+                );
             }
             *u
         }
@@ -120,7 +137,12 @@ impl Guest for Policy {
     }
 
     fn evaluate(request: Request, tenant: Tenant, _model: ModelInfo, _load: Load) -> Verdict {
-        decide(&mut HostStore, SETTINGS.get_or_init(Settings::default), &request, &tenant)
+        decide(
+            &mut HostStore,
+            SETTINGS.get_or_init(Settings::default),
+            &request,
+            &tenant,
+        )
     }
 
     fn finish(request: Request, tenant: Tenant, _model: ModelInfo, outcome: Outcome) -> Usage {
@@ -148,7 +170,10 @@ mod tests {
         fn reserve(&mut self, pool: &str, amount: u64, limit: u64) -> Result<(), state::PoolUsage> {
             let (used, reserved) = self.0.entry(pool.into()).or_default();
             if *used + *reserved + amount > limit {
-                return Err(state::PoolUsage { used: *used, reserved: *reserved });
+                return Err(state::PoolUsage {
+                    used: *used,
+                    reserved: *reserved,
+                });
             }
             *reserved += amount;
             Ok(())
@@ -193,16 +218,37 @@ mod tests {
     #[test]
     fn reserve_settle_release() {
         let (mut store, t, s) = (Fake::default(), tenant(Some(150)), Settings::default());
-        assert!(matches!(decide(&mut store, &s, &request(), &t), Verdict::Allow));
-        let used = Usage { input_tokens: 10, output_tokens: 30, cost_nano_eur: 0 };
+        assert!(matches!(
+            decide(&mut store, &s, &request(), &t),
+            Verdict::Allow
+        ));
+        let used = Usage {
+            input_tokens: 10,
+            output_tokens: 30,
+            cost_nano_eur: 0,
+        };
         settle(&mut store, &request(), &t, &Outcome::Completed(used));
         // 40 used: another 100 fits, then nothing more.
-        assert!(matches!(decide(&mut store, &s, &request(), &t), Verdict::Allow));
-        settle(&mut store, &request(), &t, &Outcome::Completed(Usage { output_tokens: 90, ..used }));
+        assert!(matches!(
+            decide(&mut store, &s, &request(), &t),
+            Verdict::Allow
+        ));
+        settle(
+            &mut store,
+            &request(),
+            &t,
+            &Outcome::Completed(Usage {
+                output_tokens: 90,
+                ..used
+            }),
+        );
         match decide(&mut store, &s, &request(), &t) {
             Verdict::Reject(r) => assert_eq!(r.code, "quota_exceeded"),
             other => panic!("expected a refusal, got {other:?}"),
         }
-        assert!(matches!(decide(&mut store, &s, &request(), &tenant(None)), Verdict::Allow));
+        assert!(matches!(
+            decide(&mut store, &s, &request(), &tenant(None)),
+            Verdict::Allow
+        ));
     }
 }
