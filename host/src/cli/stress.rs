@@ -77,8 +77,13 @@ fn describe(s: &Scenario) -> String {
             delay_seconds,
         } => format!("closed loop, concurrency {concurrency}, delay {delay_seconds} s"),
         Load::Open(a) => format!(
-            "open loop, {:?} arrivals at {} requests/s{}",
-            a.process,
+            "open loop, {} arrivals at {} requests/s{}",
+            match a.process {
+                crate::stress::scenario::Process::Poisson => "Poisson".to_owned(),
+                crate::stress::scenario::Process::Constant => "evenly spaced".to_owned(),
+                crate::stress::scenario::Process::Gamma { shape } =>
+                    format!("gamma (burstiness {shape})"),
+            },
             a.rate_per_second,
             if a.ramp.is_empty() { "" } else { " (ramped)" }
         ),

@@ -98,7 +98,7 @@ pub struct Decision {
     /// Actions the policies took (`reduce_max_tokens`, `route_to_model`, ...).
     pub actions: Vec<String>,
     /// `slot=name@version` of every policy that decided, in order.
-    pub versions: Vec<String>,
+    pub versions: Vec<Arc<str>>,
     /// Policies to notify through [`PolicyChain::finish`] (empty when refused:
     /// the chain already told them).
     pub admitted: Vec<Admitted>,
@@ -150,7 +150,7 @@ impl PolicyChain {
         let mut refusal = None;
         for slot in &self.slots {
             let policy = slot.current();
-            versions.push(format!("{}={}", slot.name, policy.label()));
+            versions.push(policy.decided_by.clone());
             let verdict = policy.call(&request.id, request.now_ms, |p, s| {
                 p.call_evaluate(s, &request, tenant, &model, load)
             });

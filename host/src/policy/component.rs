@@ -133,6 +133,8 @@ pub struct LoadedPolicy {
     pub failure_mode: FailureMode,
     /// Call counters.
     pub stats: CallStats,
+    /// `slot=name@version`, as listed in the response header.
+    pub decided_by: Arc<str>,
     pre: PolicyPre<PolicyCtx>,
     engine: wasmtime::Engine,
     settings: String,
@@ -212,6 +214,7 @@ impl LoadedPolicy {
             loaded_at: SystemTime::now(),
             failure_mode: spec.failure_mode,
             stats: CallStats::default(),
+            decided_by: Arc::from(""),
             pre,
             engine,
             settings,
@@ -227,6 +230,7 @@ impl LoadedPolicy {
         policy.info = policy
             .guarded(&mut first, "", 0, |p, s| p.call_info(s))
             .map_err(|e| anyhow!("`info` failed: {e}"))?;
+        policy.decided_by = Arc::from(format!("{}={}", policy.slot, policy.label()));
         policy.idle.get_mut().push(first);
         Ok(Arc::new(policy))
     }

@@ -284,7 +284,7 @@ pub fn comparison_markdown(cmp: &Value) -> String {
     );
     let _ = writeln!(
         s,
-        "Each variant was swapped into the slot through the admin API, with the policy state and the metrics reset and the gateway drained before its run; the same seed sent the same requests, at the same planned times, to every variant. Latencies are end-to-end, in seconds, over the requests that completed; a rejection is any non-2xx answer; goodput is the share of requests that completed within their priority class's SLO (or completed, for a class without one).\n"
+        "Each variant was swapped into the slot through the admin API, with the policy state and the metrics reset and the gateway drained before its run; the same seed sent the same requests, at the same planned times, to every variant. Latencies are end-to-end, in seconds, over the requests that completed; a rejection is any non-2xx answer; goodput is the share of requests that completed within their priority class's SLO (or completed, for a class without one). Read latencies with the rejection rates: a variant that refuses more requests, or refuses them when the queue is longest, completes a luckier sample and can show lower percentiles; goodput counts a refusal as a miss.\n"
     );
     if let Some(slo) = cmp["slo"].as_object().filter(|m| !m.is_empty()) {
         let list: Vec<String> = slo
@@ -426,6 +426,24 @@ fn nice_max(max: f64) -> f64 {
     10.0 * base
 }
 
+/// A bar or axis label: three significant digits or so.
+fn short_number(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else if a >= 0.01 {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
 /// One grouped bar panel.
 #[allow(clippy::too_many_arguments)]
 fn panel(
@@ -564,7 +582,7 @@ pub fn comparison_svg(cmp: &Value) -> String {
         &classes,
         &p95,
         None,
-        |v| format!("{v:.2}"),
+        short_number,
     );
     let mut groups = classes.clone();
     groups.push("all".into());
