@@ -16,10 +16,7 @@ fn component(name: &str) -> PathBuf {
 }
 
 fn tollgate(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run tollgate")
+    Command::new(BIN).args(args).output().expect("run tollgate")
 }
 
 fn text(out: &Output) -> (String, String) {
@@ -64,17 +61,38 @@ fn check_runs_the_strict_variant_on_sample_requests() {
     );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("policy   degradation-strict@0.1.0"), "{stdout}");
-    assert!(stdout.lines().any(|l| l.starts_with("sha256   ") && l.len() == 9 + 64));
+    assert!(
+        stdout.contains("policy   degradation-strict@0.1.0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("sha256   ") && l.len() == 9 + 64)
+    );
     // A standard, a VIP and a batch user on each of the two enabled models, at four loads.
     assert!(stdout.contains("24 requests:"), "{stdout}");
     let idle = section(&stdout, "0.00");
-    assert_eq!(idle.iter().filter(|l| l.contains("evaluate allow")).count(), 6);
-    assert_eq!(idle.iter().filter(|l| l.contains("finish completed")).count(), 6);
-    assert!(idle.iter().all(|l| l.contains(" µs ") && l.contains(" fuel ")));
+    assert_eq!(
+        idle.iter().filter(|l| l.contains("evaluate allow")).count(),
+        6
+    );
+    assert_eq!(
+        idle.iter()
+            .filter(|l| l.contains("finish completed"))
+            .count(),
+        6
+    );
+    assert!(
+        idle.iter()
+            .all(|l| l.contains(" µs ") && l.contains(" fuel "))
+    );
     // Strict at 0.60 (its high_pressure level): batch refused, the rest halved.
     let busy = section(&stdout, "0.60");
-    let batch: Vec<_> = busy.iter().filter(|l| l.contains("user_batch_01")).collect();
+    let batch: Vec<_> = busy
+        .iter()
+        .filter(|l| l.contains("user_batch_01"))
+        .collect();
     assert_eq!(batch.len(), 2);
     assert!(
         batch.iter().all(|l| l.contains(
@@ -103,9 +121,14 @@ fn check_runs_the_strict_variant_on_sample_requests() {
     let out = check(&component("degradation-strict"), "degradation", &[]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("settings from degradation.yaml"), "{stdout}");
     assert!(
-        !section(&stdout, "0.60").iter().any(|l| l.contains("reject")),
+        stdout.contains("settings from degradation.yaml"),
+        "{stdout}"
+    );
+    assert!(
+        !section(&stdout, "0.60")
+            .iter()
+            .any(|l| l.contains("reject")),
         "{stdout}"
     );
 }
@@ -115,7 +138,10 @@ fn check_runs_the_gcra_variant_with_the_rate_limit_slot_settings() {
     let out = check(&component("rate-limit-gcra"), "rate_limit", &[]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("policy   rate-limit-gcra@0.1.0"), "{stdout}");
+    assert!(
+        stdout.contains("policy   rate-limit-gcra@0.1.0"),
+        "{stdout}"
+    );
     assert!(stdout.contains("settings from policies.yaml"), "{stdout}");
     // Eight requests per user stay far below every plan's burst.
     assert!(stdout.contains("24 requests: 24 allowed"), "{stdout}");
@@ -152,12 +178,20 @@ fn check_refuses_a_wasi_importer_with_exit_code_2() {
 fn check_refuses_bad_settings_core_modules_and_reports_traps() {
     let out = check(&component("configure-error"), "custom", &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).1.contains("refused its settings"), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("refused its settings"),
+        "{:?}",
+        text(&out)
+    );
 
     let core = Path::new(tollgate::builtin::COMPONENTS_DIR).join("wasi-importer.core.wasm");
     let out = check(&core, "custom", &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).1.contains("core WebAssembly module"), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("core WebAssembly module"),
+        "{:?}",
+        text(&out)
+    );
 
     let out = check(&component("cost"), "cost", &["--settings", "[1]"]);
     assert_eq!(out.status.code(), Some(2));
@@ -168,7 +202,9 @@ fn check_refuses_bad_settings_core_modules_and_reports_traps() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert_eq!(
-        stdout.matches("evaluate FAILED: ran past its limit (used all 5000000 fuel)").count(),
+        stdout
+            .matches("evaluate FAILED: ran past its limit (used all 5000000 fuel)")
+            .count(),
         24,
         "{stdout}"
     );
@@ -229,7 +265,9 @@ fn new_build_check_end_to_end() {
     }
 
     // A second `new` on the same name and a `build` of a non-crate are refused.
-    let out = tollgate(&["policy", "new", "my-quota", "--slot", "quota", "--dir", parent]);
+    let out = tollgate(&[
+        "policy", "new", "my-quota", "--slot", "quota", "--dir", parent,
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("already exists"));
     let out = tollgate(&["policy", "build", parent]);

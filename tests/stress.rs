@@ -45,8 +45,18 @@ fn closed_port() -> u16 {
 /// Zero simulated latency, and `ollama-llama` enabled but pointing at a closed
 /// local port, so the Ollama scenarios exercise the failure path (fast 502s).
 fn fast_with_unreachable_ollama(d: &Path) {
-    edit(d, "models.yaml", "average_latency_seconds: 0.5", "average_latency_seconds: 0.0");
-    edit(d, "models.yaml", "average_latency_seconds: 2.0", "average_latency_seconds: 0.0");
+    edit(
+        d,
+        "models.yaml",
+        "average_latency_seconds: 0.5",
+        "average_latency_seconds: 0.0",
+    );
+    edit(
+        d,
+        "models.yaml",
+        "average_latency_seconds: 2.0",
+        "average_latency_seconds: 0.0",
+    );
     let text = std::fs::read_to_string(d.join("models.yaml")).unwrap();
     let (head, tail) = text.split_once("  ollama-llama:").unwrap();
     let tail = tail
@@ -56,7 +66,11 @@ fn fast_with_unreachable_ollama(d: &Path) {
             &format!("ollama_base_url: \"http://127.0.0.1:{}\"", closed_port()),
             1,
         );
-    std::fs::write(d.join("models.yaml"), format!("{head}  ollama-llama:{tail}")).unwrap();
+    std::fs::write(
+        d.join("models.yaml"),
+        format!("{head}  ollama-llama:{tail}"),
+    )
+    .unwrap();
 }
 
 /// A parsed `latest_results.csv` (no field of these runs holds a comma).
@@ -69,7 +83,12 @@ impl Csv {
     fn read(path: &Path) -> Self {
         let text = std::fs::read_to_string(path).unwrap();
         let mut lines = text.lines();
-        let header = lines.next().unwrap().split(',').map(str::to_owned).collect();
+        let header = lines
+            .next()
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect();
         let rows = lines
             .map(|l| l.split(',').map(str::to_owned).collect::<Vec<_>>())
             .collect();
@@ -83,7 +102,11 @@ impl Csv {
 }
 
 fn sum(v: &Value) -> u64 {
-    v.as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum()
+    v.as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum()
 }
 
 fn read_json(path: &Path) -> Value {
@@ -107,8 +130,17 @@ fn check_reports(dir: &Path, name: &str) -> (Csv, Value) {
         assert_eq!(r[0], i.to_string(), "{name}: rows sorted by request_index");
     }
     // Summary keys: the seed's, in its order, then Tollgate's.
-    let keys: Vec<&str> = summary.as_object().unwrap().keys().map(String::as_str).collect();
-    let expected: Vec<&str> = SEED_SUMMARY_KEYS.iter().chain(&EXTRA_SUMMARY_KEYS).copied().collect();
+    let keys: Vec<&str> = summary
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let expected: Vec<&str> = SEED_SUMMARY_KEYS
+        .iter()
+        .chain(&EXTRA_SUMMARY_KEYS)
+        .copied()
+        .collect();
     assert_eq!(keys, expected, "{name}: summary keys and order");
     // Counts add up.
     assert_eq!(summary["total_requests"], n);
@@ -143,7 +175,10 @@ fn check_reports(dir: &Path, name: &str) -> (Csv, Value) {
         );
     }
     for s in csv.col("backend_status") {
-        assert!(["completed", "queued", ""].contains(&s), "{name}: backend_status {s:?}");
+        assert!(
+            ["completed", "queued", ""].contains(&s),
+            "{name}: backend_status {s:?}"
+        );
     }
     for s in &finals {
         assert!(
@@ -174,20 +209,32 @@ fn check_reports(dir: &Path, name: &str) -> (Csv, Value) {
     assert_eq!(summary["goodput"]["requests"], n);
     // VIP traffic is never refused by degradation: not as "standard", not by
     // priority, and interactive VIP requests not at all.
-    for ((user, kind), error) in csv.col("user_id").iter().zip(csv.col("request_type")).zip(csv.col("error")) {
+    for ((user, kind), error) in csv
+        .col("user_id")
+        .iter()
+        .zip(csv.col("request_type"))
+        .zip(csv.col("error"))
+    {
         if *user == "user_vip_01" {
             assert!(
-                !error.contains("Standard requests rejected") && !error.contains("priority requests allowed"),
+                !error.contains("Standard requests rejected")
+                    && !error.contains("priority requests allowed"),
                 "{name}: VIP refused by degradation: {error}"
             );
             if kind == "interactive" {
-                assert!(!error.contains("Batch requests rejected"), "{name}: {error}");
+                assert!(
+                    !error.contains("Batch requests rejected"),
+                    "{name}: {error}"
+                );
             }
         }
     }
     let high_reasons = &summary["by_priority_class"]["high"]["rejection_reasons"];
     if let Some(m) = high_reasons.as_object() {
-        assert!(!m.contains_key("reject_standard") && !m.contains_key("allow_only_priority"), "{m:?}");
+        assert!(
+            !m.contains_key("reject_standard") && !m.contains_key("allow_only_priority"),
+            "{m:?}"
+        );
     }
     // The seed's markdown layout.
     let md = std::fs::read_to_string(dir.join("latest_comparison.md")).unwrap();
@@ -208,7 +255,9 @@ fn check_reports(dir: &Path, name: &str) -> (Csv, Value) {
         "## End-To-End Latency By Model",
         "## Notes",
     ] {
-        let found = md[at..].find(&format!("\n\n{section}")).unwrap_or_else(|| panic!("{name}: {section} in order"));
+        let found = md[at..]
+            .find(&format!("\n\n{section}"))
+            .unwrap_or_else(|| panic!("{name}: {section} in order"));
         at += found + 1;
     }
     assert!(md.ends_with("intended for architecture validation.\n") && !md.ends_with("\n\n"));
@@ -221,7 +270,11 @@ async fn every_seed_scenario_runs_and_its_reports_add_up() {
     let out = tempfile::tempdir().unwrap();
     for name in scenario::builtin_names() {
         // Fresh windows and quotas for each scenario, as on a fresh server.
-        let r = s.admin(Method::POST, "/admin/state/reset").send().await.unwrap();
+        let r = s
+            .admin(Method::POST, "/admin/state/reset")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 200);
         let dir = out.path().join(name);
         let mut args = vec![
@@ -242,22 +295,39 @@ async fn every_seed_scenario_runs_and_its_reports_add_up() {
         }
         let stdout = stress(&args);
         let total = scenario::builtin(name).unwrap().total.unwrap();
-        assert!(stdout.starts_with(&format!("Scenario: {name}\nTotal requests: {total}\n")), "{stdout}");
+        assert!(
+            stdout.starts_with(&format!("Scenario: {name}\nTotal requests: {total}\n")),
+            "{stdout}"
+        );
         assert!(stdout.contains("Reports written to "), "{stdout}");
         let (csv, summary) = check_reports(&dir, name);
         let statuses = csv.col("http_status");
         if name.starts_with("ollama") {
             // Enabled but unreachable: every request that passes the policies ends in a 502 naming the backend.
-            assert!(statuses.iter().all(|s| *s == "502" || *s == "429"), "{name}: {statuses:?}");
+            assert!(
+                statuses.iter().all(|s| *s == "502" || *s == "429"),
+                "{name}: {statuses:?}"
+            );
             assert!(statuses.contains(&"502"), "{name}");
             assert_eq!(summary["completed_final"], 0);
-            assert_eq!(sum(&summary["requests_by_backend"]), summary["requests_by_backend"]["ollama"].as_u64().unwrap());
-            let err = csv.col("error")[statuses.iter().position(|s| *s == "502").unwrap()].to_owned();
+            assert_eq!(
+                sum(&summary["requests_by_backend"]),
+                summary["requests_by_backend"]["ollama"].as_u64().unwrap()
+            );
+            let err =
+                csv.col("error")[statuses.iter().position(|s| *s == "502").unwrap()].to_owned();
             assert!(err.contains("ollama"), "{err}");
         } else {
             assert!(statuses.contains(&"200"), "{name}: {statuses:?}");
             assert!(summary["completed_final"].as_u64().unwrap() > 0);
-            assert_eq!(summary["requests_by_backend"].as_object().unwrap().keys().collect::<Vec<_>>(), ["simulated"]);
+            assert_eq!(
+                summary["requests_by_backend"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .collect::<Vec<_>>(),
+                ["simulated"]
+            );
         }
         // The seed's users, and its rate limits at work (standard: 60 requests/minute).
         if name == "abusive_user" {
@@ -265,31 +335,63 @@ async fn every_seed_scenario_runs_and_its_reports_add_up() {
             assert_eq!(summary["status_code_distribution"]["429"], 240);
         }
         if name == "mixed_load" {
-            let classes: Vec<&String> = summary["by_priority_class"].as_object().unwrap().keys().collect();
+            let classes: Vec<&String> = summary["by_priority_class"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect();
             assert_eq!(classes, ["high", "normal", "low"]);
-            assert_eq!(summary["by_tenant"]["user_vip_01"]["priority_class"], "high");
+            assert_eq!(
+                summary["by_tenant"]["user_vip_01"]["priority_class"],
+                "high"
+            );
             assert_eq!(summary["by_tenant"]["user_vip_01"]["rejected"], 0);
         }
     }
 }
 
-/// Two active slots, a queue of 20, 0.2 s per request, no rate limits in the
-/// way, and a degradation slot whose variants use their built-in levels.
+/// Two active slots, a queue of 20, ~0.2 s per request (20 ms to the first
+/// token, then 3 ms per output token: 64 tokens take 212 ms, so a policy that
+/// lowers max_tokens shortens the work), no rate limits in the way, and a
+/// degradation slot whose variants use their built-in levels.
 fn burst_config(d: &Path) {
-    edit(d, "models.yaml", "average_latency_seconds: 0.5", "average_latency_seconds: 0.2");
-    edit(d, "limits.yaml", "max_active_requests: 50", "max_active_requests: 2");
-    edit(d, "limits.yaml", "max_queue_size: 1000", "max_queue_size: 20");
+    edit(
+        d,
+        "models.yaml",
+        "    average_latency_seconds: 0.5\n",
+        "    latency_model: {time_to_first_token_ms: 20, time_per_output_token_ms: 3, jitter: 0.0}\n",
+    );
+    edit(
+        d,
+        "limits.yaml",
+        "max_active_requests: 50",
+        "max_active_requests: 2",
+    );
+    edit(
+        d,
+        "limits.yaml",
+        "max_queue_size: 1000",
+        "max_queue_size: 20",
+    );
     for (from, to) in [
         ("requests_per_minute: 60", "requests_per_minute: 1000000"),
         ("requests_per_minute: 300", "requests_per_minute: 1000000"),
         ("requests_per_minute: 20", "requests_per_minute: 1000000"),
         ("tokens_per_minute: 500000", "tokens_per_minute: 1000000000"),
-        ("tokens_per_minute: 50000\n", "tokens_per_minute: 1000000000\n"),
+        (
+            "tokens_per_minute: 50000\n",
+            "tokens_per_minute: 1000000000\n",
+        ),
         ("tokens_per_minute: 200000", "tokens_per_minute: 1000000000"),
     ] {
         edit(d, "limits.yaml", from, to);
     }
-    edit(d, "policies.yaml", "    settings_file: degradation.yaml\n", "    settings: {}\n");
+    edit(
+        d,
+        "policies.yaml",
+        "    settings_file: degradation.yaml\n",
+        "    settings: {}\n",
+    );
 }
 
 const BURST: &str = "\
@@ -340,7 +442,11 @@ async fn strict_degradation_sheds_more_and_keeps_vip_fast() {
         "0.05",
     ]);
     eprintln!("{stdout}");
-    for file in ["variants_comparison.md", "variants_comparison.json", "variants_comparison.svg"] {
+    for file in [
+        "variants_comparison.md",
+        "variants_comparison.json",
+        "variants_comparison.svg",
+    ] {
         assert!(out.path().join(file).is_file(), "{file}");
     }
     let cmp = read_json(&out.path().join("variants_comparison.json"));
@@ -357,19 +463,35 @@ async fn strict_degradation_sheds_more_and_keeps_vip_fast() {
         let (csv, summary) = check_reports(&dir, name);
         assert_eq!(csv.rows.len(), 120);
         // The burst queues work, and every queued request was followed to its end.
-        assert!(summary["queued_initial"].as_u64().unwrap() > 0, "{name}: nothing queued");
-        for ((b, f), attempts) in csv.col("backend_status").iter().zip(csv.col("final_backend_status")).zip(csv.col("polling_attempts")) {
+        assert!(
+            summary["queued_initial"].as_u64().unwrap() > 0,
+            "{name}: nothing queued"
+        );
+        for ((b, f), attempts) in csv
+            .col("backend_status")
+            .iter()
+            .zip(csv.col("final_backend_status"))
+            .zip(csv.col("polling_attempts"))
+        {
             if *b == "queued" {
-                assert!(["completed", "timed_out", "failed"].contains(&f), "{name}: {f}");
+                assert!(
+                    ["completed", "timed_out", "failed"].contains(&f),
+                    "{name}: {f}"
+                );
                 assert_ne!(attempts, "0");
             }
         }
     }
     let reasons = |variant: &Value, c: &str, reason: &str| {
-        class(variant, c)["rejection_reasons"][reason].as_u64().unwrap_or(0)
+        class(variant, c)["rejection_reasons"][reason]
+            .as_u64()
+            .unwrap_or(0)
     };
     let shed = |variant: &Value| -> u64 {
-        ["normal", "low"].iter().map(|c| class(variant, c)["rejected"].as_u64().unwrap()).sum()
+        ["normal", "low"]
+            .iter()
+            .map(|c| class(variant, c)["rejected"].as_u64().unwrap())
+            .sum()
     };
     let report = format!(
         "strict: {}\nlenient: {}",
@@ -380,7 +502,10 @@ async fn strict_degradation_sheds_more_and_keeps_vip_fast() {
     // high priority from 70%; the lenient ones refuse batch only from 95% and
     // interactive work never. So strict sheds more batch and standard work,
     // and does it by policy, before the queue is full...
-    assert!(f(&class(st, "low")["rejection_rate"]) > f(&class(le, "low")["rejection_rate"]), "{report}");
+    assert!(
+        f(&class(st, "low")["rejection_rate"]) > f(&class(le, "low")["rejection_rate"]),
+        "{report}"
+    );
     assert!(shed(st) >= shed(le), "{report}");
     assert!(reasons(st, "low", "reject_batch") > 0, "{report}");
     assert!(reasons(st, "normal", "reject_standard") > 0, "{report}");
@@ -388,21 +513,41 @@ async fn strict_degradation_sheds_more_and_keeps_vip_fast() {
     // ...VIP is never refused by either degradation policy...
     for variant in [st, le] {
         assert_eq!(reasons(variant, "high", "reject_standard"), 0, "{report}");
-        assert_eq!(reasons(variant, "high", "allow_only_priority"), 0, "{report}");
+        assert_eq!(
+            reasons(variant, "high", "allow_only_priority"),
+            0,
+            "{report}"
+        );
     }
     // ...and strict keeps room in the queue for VIP: VIP is refused (queue_full)
     // no more often, meets its SLO at least as often, and its p95 stays within
     // its SLO. (The p95 of *completed* VIP requests is not compared directly:
     // lenient refuses VIP exactly when the queue is full, when VIP would wait
     // longest, so its completed VIP requests are a luckier sample.)
-    assert!(f(&class(st, "high")["rejection_rate"]) <= f(&class(le, "high")["rejection_rate"]), "{report}");
-    assert!(f(&class(st, "high")["goodput"]) >= f(&class(le, "high")["goodput"]), "{report}");
+    assert!(
+        f(&class(st, "high")["rejection_rate"]) <= f(&class(le, "high")["rejection_rate"]),
+        "{report}"
+    );
+    assert!(
+        f(&class(st, "high")["goodput"]) >= f(&class(le, "high")["goodput"]),
+        "{report}"
+    );
     let vip_p95 = f(&class(st, "high")["e2e_p95_seconds"]);
-    assert!(vip_p95 <= 1.5, "VIP p95 under strict {vip_p95} s, SLO 1.5 s\n{report}");
+    assert!(
+        vip_p95 <= 1.5,
+        "VIP p95 under strict {vip_p95} s, SLO 1.5 s\n{report}"
+    );
     let md = std::fs::read_to_string(out.path().join("variants_comparison.md")).unwrap();
-    assert!(md.contains("| degradation-strict | degradation-strict@0.1.0 |"), "{md}");
+    assert!(
+        md.contains("| degradation-strict | degradation-strict@0.1.0 |"),
+        "{md}"
+    );
     let svg = std::fs::read_to_string(out.path().join("variants_comparison.svg")).unwrap();
-    assert!(svg.starts_with("<svg") && svg.contains("degradation-lenient") && svg.trim_end().ends_with("</svg>"));
+    assert!(
+        svg.starts_with("<svg")
+            && svg.contains("degradation-lenient")
+            && svg.trim_end().ends_with("</svg>")
+    );
     assert!(stdout.contains("Comparison written to"), "{stdout}");
 }
 
@@ -420,7 +565,10 @@ max_tokens: {uniform: {min: 8, max: 200}}
 fn the_same_seed_plans_the_same_requests() {
     // In the library: every built-in scenario and the shipped scenario file.
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/burst_mixed.yaml");
-    let mut all: Vec<_> = scenario::builtin_names().into_iter().map(|n| scenario::builtin(n).unwrap()).collect();
+    let mut all: Vec<_> = scenario::builtin_names()
+        .into_iter()
+        .map(|n| scenario::builtin(n).unwrap())
+        .collect();
     all.push(scenario::load_file(&shipped).unwrap());
     all.push(scenario::parse(SMALL_OPEN, "x").unwrap());
     for s in &all {
@@ -435,7 +583,15 @@ fn the_same_seed_plans_the_same_requests() {
     let out = tempfile::tempdir().unwrap();
     let plan_of = |seed: &str, dir: &str| {
         let d = out.path().join(dir);
-        stress(&["--scenario", shipped.to_str().unwrap(), "--seed", seed, "--dry-run", "--out", d.to_str().unwrap()]);
+        stress(&[
+            "--scenario",
+            shipped.to_str().unwrap(),
+            "--seed",
+            seed,
+            "--dry-run",
+            "--out",
+            d.to_str().unwrap(),
+        ]);
         std::fs::read_to_string(d.join("latest_plan.csv")).unwrap()
     };
     let (a, b, c) = (plan_of("7", "a"), plan_of("7", "b"), plan_of("8", "c"));
@@ -447,8 +603,18 @@ fn the_same_seed_plans_the_same_requests() {
 #[tokio::test]
 async fn two_runs_with_the_same_seed_send_the_same_requests() {
     let s = Server::start(|d| {
-        edit(d, "models.yaml", "average_latency_seconds: 0.5", "average_latency_seconds: 0.0");
-        edit(d, "models.yaml", "average_latency_seconds: 2.0", "average_latency_seconds: 0.0");
+        edit(
+            d,
+            "models.yaml",
+            "average_latency_seconds: 0.5",
+            "average_latency_seconds: 0.0",
+        );
+        edit(
+            d,
+            "models.yaml",
+            "average_latency_seconds: 2.0",
+            "average_latency_seconds: 0.0",
+        );
     });
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("scenario.yaml");
@@ -456,8 +622,14 @@ async fn two_runs_with_the_same_seed_send_the_same_requests() {
     let run = |seed: &str, dir: &str| {
         let d = out.path().join(dir);
         let stdout = stress(&[
-            "--base-url", &s.base, "--scenario", file.to_str().unwrap(),
-            "--seed", seed, "--out", d.to_str().unwrap(),
+            "--base-url",
+            &s.base,
+            "--scenario",
+            file.to_str().unwrap(),
+            "--seed",
+            seed,
+            "--out",
+            d.to_str().unwrap(),
         ]);
         assert!(stdout.contains("Total requests: 80"), "{stdout}");
         std::fs::copy(&file, d.join("scenario.yaml")).unwrap();
@@ -470,18 +642,31 @@ async fn two_runs_with_the_same_seed_send_the_same_requests() {
             .iter()
             .map(|r| format!("{}|{}|{}|{}|{}", r[0], r[1], r[2], r[3], r[5]))
             .collect();
-        (sent, std::fs::read_to_string(d.join("latest_plan.csv")).unwrap())
+        (
+            sent,
+            std::fs::read_to_string(d.join("latest_plan.csv")).unwrap(),
+        )
     };
     let (sent_a, plan_a) = run("5", "a");
     let (sent_b, plan_b) = run("5", "b");
     let (sent_c, plan_c) = run("6", "c");
     assert_eq!(sent_a, sent_b, "same seed, same requests");
-    assert_eq!(plan_a, plan_b, "same seed, same plan (contents, max_tokens, planned send times)");
+    assert_eq!(
+        plan_a, plan_b,
+        "same seed, same plan (contents, max_tokens, planned send times)"
+    );
     assert_ne!(sent_a, sent_c);
     assert_ne!(plan_a, plan_c);
     // The plan's max_tokens follow the scenario's uniform distribution.
-    let tokens: HashSet<u32> = plan_a.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect();
-    assert!(tokens.len() > 20 && tokens.iter().all(|t| (8..=200).contains(t)), "{tokens:?}");
+    let tokens: HashSet<u32> = plan_a
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        tokens.len() > 20 && tokens.iter().all(|t| (8..=200).contains(t)),
+        "{tokens:?}"
+    );
 }
 
 #[test]
@@ -493,16 +678,27 @@ fn scenario_file_errors_name_the_file_and_the_field() {
         "total: 10\narrivals: {process: poisson, rate_per_second: 5, burstyness: 2}\nusers: [user_vip_01]\nmodels: [m]\n",
     )
     .unwrap();
-    let out = tollgate().args(["stress", "--base-url", "http://127.0.0.1:9", "--scenario"]).arg(&file).output().unwrap();
+    let out = tollgate()
+        .args(["stress", "--base-url", "http://127.0.0.1:9", "--scenario"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.yaml: arrivals: unknown field `burstyness`"), "{err}");
+    assert!(
+        err.contains("bad.yaml: arrivals: unknown field `burstyness`"),
+        "{err}"
+    );
     std::fs::write(
         &file,
         "total: 10\nconcurrency: 2\nusers: [{id: tenant_a, priority: vip}]\nmodels: [m]\nslo: {low: {e2e_p95_seconds: -1}}\n",
     )
     .unwrap();
-    let out = tollgate().args(["stress", "--base-url", "http://127.0.0.1:9", "--scenario"]).arg(&file).output().unwrap();
+    let out = tollgate()
+        .args(["stress", "--base-url", "http://127.0.0.1:9", "--scenario"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     for expected in [
@@ -512,9 +708,20 @@ fn scenario_file_errors_name_the_file_and_the_field() {
     ] {
         assert!(err.contains(expected), "{expected}\nin\n{err}");
     }
-    let out = tollgate().args(["stress", "--base-url", "http://127.0.0.1:9", "--scenario", "nope"]).output().unwrap();
+    let out = tollgate()
+        .args([
+            "stress",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--scenario",
+            "nope",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("Unknown scenario 'nope'. Available scenarios: abusive_user, burst_load, mixed_load"));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with(
+        "Unknown scenario 'nope'. Available scenarios: abusive_user, burst_load, mixed_load"
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -534,7 +741,12 @@ async fn open_loop_against_the_trivial_server() {
     )
     .await;
     assert_eq!(outcome.results.len(), 499);
-    assert!(outcome.results.iter().all(|r| r.http_status == Some(200) && r.backend_name == "trivial"));
+    assert!(
+        outcome
+            .results
+            .iter()
+            .all(|r| r.http_status == Some(200) && r.backend_name == "trivial")
+    );
     let summary = tollgate::stress::report::summary(&s, &outcome, 1);
     assert_eq!(summary["completed_final"], 499);
     assert!(summary["achieved_rate_per_second"].as_f64().unwrap() > 0.0);

@@ -73,7 +73,7 @@ async fn list(State(gw): State<Arc<Gateway>>) -> Response {
 
 /// `PUT /admin/policies/{slot}`: the body is the component bytes, or JSON
 /// `{"path": "..."}` naming a component file on the server (relative paths
-/// are relative to the config dir).
+/// are relative to the config dir), or `{"builtin": "NAME"}`.
 async fn swap(
     State(gw): State<Arc<Gateway>>,
     Path(slot): Path<String>,
@@ -85,22 +85,38 @@ async fn swap(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let (source, bytes) = if is_json {
-        let path = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("path").and_then(|p| p.as_str()).map(str::to_owned));
-        let Some(path) = path else {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "send the component bytes, or JSON {\"path\": \"file.wasm\"}".into(),
-            );
-        };
-        let full = gw.config().dir.join(&path);
-        match std::fs::read(&full) {
-            Ok(b) => (full.display().to_string(), b),
-            Err(e) => {
+        let v = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+        let field = |k: &str| v.get(k).and_then(|p| p.as_str()).map(str::to_owned);
+        match (field("path"), field("builtin")) {
+            (Some(path), None) => {
+                let full = gw.config().dir.join(&path);
+                match std::fs::read(&full) {
+                    Ok(b) => (full.display().to_string(), b),
+                    Err(e) => {
+                        return error(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            format!("cannot read {}: {e}", full.display()),
+                        );
+                    }
+                }
+            }
+            (None, Some(name)) => match crate::builtin::component(&name) {
+                Some(b) => (format!("builtin:{name}"), b.to_vec()),
+                None => {
+                    let names: Vec<_> = crate::builtin::BUILTIN.iter().map(|(n, _)| *n).collect();
+                    return error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!(
+                            "no built-in policy `{name}` (built-in: {})",
+                            names.join(", ")
+                        ),
+                    );
+                }
+            },
+            _ => {
                 return error(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("cannot read {}: {e}", full.display()),
+                    "send the component bytes, or JSON {\"path\": \"file.wasm\"} or {\"builtin\": \"NAME\"}".into(),
                 );
             }
         }

@@ -546,7 +546,12 @@ fn check(
     config_dir: &Path,
     settings: Option<&str>,
 ) -> Result<(), Failure> {
-    let config = super::load_config(config_dir).ok_or_else(|| refused(""))?;
+    let config = super::load_config(config_dir).ok_or_else(|| {
+        refused(format!(
+            "policy check: {} is not a valid config directory (the sample requests are built from its users, projects, models and limits; pass --config DIR)",
+            config_dir.display()
+        ))
+    })?;
     let bytes = std::fs::read(file)
         .map_err(|e| refused(format!("policy check: cannot read {}: {e}", file.display())))?;
     let configured = config.policies.chain.iter().find(|s| s.name == slot);
