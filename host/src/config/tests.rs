@@ -128,7 +128,12 @@ fn shipped_config_loads_clean() {
     assert!(!llama.enabled);
     assert_eq!(llama.input_nano_eur_per_1k, 0);
     match &llama.backend {
-        Backend::Ollama { base_url, model } => {
+        Backend::Ollama {
+            base_url,
+            model,
+            chat,
+        } => {
+            assert!(!chat, "generate is the default api");
             assert_eq!(base_url, "http://localhost:11434");
             assert_eq!(model, "qwen2.5:14b-instruct");
         }
@@ -745,7 +750,9 @@ fn openai_backend() {
             base_url,
             model,
             api_key_env,
+            chat,
         } => {
+            assert!(chat, "chat is the default api");
             assert_eq!(base_url, "https://api.example.com/v1");
             assert_eq!(model, "remote");
             assert_eq!(api_key_env.as_deref(), Some("REMOTE_API_KEY"));

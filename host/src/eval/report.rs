@@ -55,7 +55,8 @@ pub struct ReportPaths {
 
 fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
-    (x * f).round() / f
+    // `+ 0.0` turns -0.0 (an empty f64 sum) into 0.0.
+    (x * f).round() / f + 0.0
 }
 
 /// The seed's percentile: `sorted[min(int(n*p/100), n-1)]`, rounded to 4.

@@ -259,10 +259,11 @@ async fn execute(ctx: &Ctx, p: Planned, origin: Instant, open_loop: bool) -> Req
                 .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned()),
         );
     }
-    if ctx.opts.poll_queued && r.backend_status.as_deref() == Some("queued") {
-        if let Some(id) = r.request_id.clone() {
-            poll(ctx, &mut r, &id, origin).await;
-        }
+    if ctx.opts.poll_queued
+        && r.backend_status.as_deref() == Some("queued")
+        && let Some(id) = r.request_id.clone()
+    {
+        poll(ctx, &mut r, &id, origin).await;
     }
     r
 }
@@ -312,16 +313,14 @@ fn progress_bar(len: Option<u64>, enabled: bool) -> indicatif::ProgressBar {
     let bar = match len {
         Some(n) => indicatif::ProgressBar::new(n).with_style(
             indicatif::ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:40}] {pos}/{len} done, {per_sec} ({eta} left)",
+                "{elapsed_precise} [{bar:30}] {pos}/{len} done ({eta} left)",
             )
             .expect("template")
             .progress_chars("=> "),
         ),
         None => indicatif::ProgressBar::new_spinner().with_style(
-            indicatif::ProgressStyle::with_template(
-                "{elapsed_precise} {spinner} {pos} done, {per_sec}",
-            )
-            .expect("template"),
+            indicatif::ProgressStyle::with_template("{elapsed_precise} {spinner} {pos} done")
+                .expect("template"),
         ),
     };
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(5));

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use super::report::{self, py_float};
+use super::report;
 use super::runner::{RunOptions, run};
 use super::scenario::Scenario;
 
@@ -82,12 +82,7 @@ pub struct VariantRun {
     pub overall: Map<String, Value>,
 }
 
-async fn admin_call(
-    client: &reqwest::Client,
-    req: reqwest::RequestBuilder,
-    what: &str,
-) -> Result<Value, String> {
-    let _ = client;
+async fn admin_call(req: reqwest::RequestBuilder, what: &str) -> Result<Value, String> {
     let resp = req.send().await.map_err(|e| format!("{what}: {e}"))?;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
@@ -138,7 +133,6 @@ pub async fn run_variants(
     for ((file, name), body) in spec.files.iter().zip(spec.names()).zip(bytes) {
         drain(&client, &base, Duration::from_secs(60)).await;
         let swapped = admin_call(
-            &client,
             client
                 .put(format!("{base}/admin/policies/{}", spec.slot))
                 .bearer_auth(token)
@@ -148,7 +142,6 @@ pub async fn run_variants(
         )
         .await?;
         admin_call(
-            &client,
             client
                 .post(format!("{base}/admin/state/reset"))
                 .bearer_auth(token),
@@ -156,7 +149,6 @@ pub async fn run_variants(
         )
         .await?;
         admin_call(
-            &client,
             client
                 .post(format!("{base}/metrics/reset"))
                 .bearer_auth(token),
@@ -675,7 +667,6 @@ pub fn comparison_table(cmp: &Value) -> String {
         }
         s.push('\n');
     }
-    let _ = py_float; // (figures in the JSON keep full precision)
     s
 }
 
