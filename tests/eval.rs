@@ -586,6 +586,32 @@ async fn cli_runs_and_compares() {
     let written = std::fs::read_to_string(out.path().join("quality_comparison.md")).unwrap();
     assert_eq!(written, stdout);
 
+    // No gateway at all: the reports are written, and the exit code says so.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let o = std::process::Command::new(bin)
+        .args([
+            "eval",
+            "humaneval",
+            "--model",
+            "simulated-small",
+            "--base-url",
+            &dead,
+        ])
+        .args(["--num-problems", "1", "-q", "--python", &python()])
+        .arg("--out")
+        .arg(out.path().join("dead"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        stderr.contains("no request reached the gateway"),
+        "{stderr}"
+    );
+    assert!(out.path().join("dead/quality_summary.json").is_file());
+
     // Clear errors: a bad dataset names the path and the line.
     let bad = out.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"task_id\": \"X/0\", \"prompt\": \"\"}\n").unwrap();
@@ -608,6 +634,52 @@ async fn cli_runs_and_compares() {
         stderr.contains(&format!("{}: line 1: missing field `test`", bad.display())),
         "{stderr}"
     );
+}
+
+/// The CI run: a few problems through Tollgate → `openai` backend →
+/// a real llama.cpp server with the real Gemma 3 270M base model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_llama_cpp_run_writes_all_reports() {
+    humaneval();
+    let llama = common::llm::start(4);
+    let server = Server::start(|d| {
+        let path = d.join("models.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(path, text + &common::llm::models_yaml(&llama.url)).unwrap();
+    });
+    let out = tempfile::tempdir().unwrap();
+    let mut cfg = config(&server.base, "gemma-270m", out.path());
+    cfg.problems = ProblemCount::First(3);
+    cfg.concurrency = 3;
+    cfg.max_tokens = 96;
+    let run = eval::run_humaneval(&cfg).await.expect("run");
+    assert_eq!(run.results.len(), 3);
+    for r in &run.results {
+        assert_eq!(r.http_status, Some(200), "{:?}", r.error_message);
+        assert_eq!(r.simulator_status, "completed");
+        let tokens = r.estimated_output_tokens.unwrap();
+        assert!(tokens > 0 && tokens <= 96, "{tokens}");
+        assert!(
+            !matches!(
+                r.error_class,
+                Outcome::NoCompletion | Outcome::SandboxError | Outcome::Crashed
+            ),
+            "{:?}: {:?}",
+            r.error_class,
+            r.error_message
+        );
+        assert_eq!(r.code_kind, Some("body"), "a base model continues the body");
+    }
+    let s = read_json(&run.paths.summary);
+    assert_eq!(s["model"], "gemma-270m");
+    assert_eq!(s["prompt_style"], "completion");
+    assert_eq!(s["total_problems"], 3);
+    assert!(s["pass_at_1"].as_f64().is_some());
+    assert!(s["output_tokens_per_second"].as_f64().unwrap() > 0.0);
+    assert!(s["total_cost_eur"].as_f64().unwrap() > 0.0);
+    for p in [&run.paths.csv, &run.paths.markdown, &run.paths.samples] {
+        assert!(std::fs::metadata(p).unwrap().len() > 0, "{}", p.display());
+    }
 }
 
 #[test]

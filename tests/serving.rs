@@ -580,6 +580,39 @@ async fn malformed_bodies_get_a_useful_4xx_never_a_5xx() {
         }
         assert!(!first["msg"].as_str().unwrap().is_empty(), "{b:?}");
     }
+    // An oversized body is a JSON 413, not a plain-text one (answered from the
+    // Content-Length, before the body is read).
+    {
+        use std::io::{Read, Write};
+        let addr = s.base.trim_start_matches("http://");
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(tcp, "POST /generate HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", 5 << 20).unwrap();
+        let mut writer = tcp.try_clone().unwrap();
+        // The server answers once the limit is crossed; it may stop reading then.
+        std::thread::spawn(move || {
+            let chunk = vec![b'x'; 64 << 10];
+            for _ in 0..80 {
+                if writer.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        });
+        // Read until the JSON body is in (the server may keep the connection open).
+        let mut answer = String::new();
+        let mut buf = [0u8; 4096];
+        while !answer.contains("}") {
+            match tcp.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(
+            answer.contains("application/json") && answer.contains("limit"),
+            "{answer}"
+        );
+    }
     // Wrong method and unknown path are JSON too.
     let r = s.client.get(s.url("/generate")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 405);

@@ -779,3 +779,32 @@ async fn open_loop_against_the_trivial_server() {
     assert_eq!(summary["completed_final"], 499);
     assert!(summary["achieved_rate_per_second"].as_f64().unwrap() > 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_loop_with_only_a_duration_stops_at_its_deadline() {
+    let server = tollgate::stress::trivial::TrivialServer::start(1).unwrap();
+    let s = scenario::parse(
+        "concurrency: 4\ndelay_seconds: 0.01\nduration_seconds: 0.5\nusers: [user_standard_01]\nmodels: [simulated-small]\n",
+        "endless",
+    )
+    .unwrap();
+    let opts = tollgate::stress::RunOptions::new(&server.base_url(), 3);
+    let started = std::time::Instant::now();
+    let outcome = tollgate::stress::run(
+        std::sync::Arc::new(s),
+        tollgate::stress::client(opts.http_timeout),
+        opts,
+    )
+    .await;
+    assert!(started.elapsed().as_secs_f64() < 5.0);
+    // Released every 10 ms for 0.5 s: about 50 requests, in plan order.
+    let n = outcome.results.len();
+    assert!((30..=51).contains(&n), "{n}");
+    assert!(
+        outcome
+            .results
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.index == i as u64)
+    );
+}

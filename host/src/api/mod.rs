@@ -5,6 +5,8 @@
 pub mod admin;
 
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +19,9 @@ use std::sync::atomic::Ordering;
 use crate::accounting::queries::{self, Filter};
 use crate::gateway::{Answer, ApiError, FieldError, Gateway, Reply, StreamReply};
 
+/// Largest `/generate` body accepted (a larger one is a JSON 413).
+pub const MAX_BODY_BYTES: usize = 4 << 20;
+
 /// Header naming the policy versions that decided a request.
 pub const POLICIES_HEADER: &str = "x-tollgate-policies";
 
@@ -25,7 +30,10 @@ pub fn router(gw: Arc<Gateway>, auth: admin::AdminAuth) -> Router {
     let admin = admin::router(gw.clone(), auth);
     Router::new()
         .route("/health", get(health))
-        .route("/generate", post(generate))
+        .route(
+            "/generate",
+            post(generate).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
         .route("/queue/status", get(queue_status))
         .route("/requests/{id}", get(request_status))
         .route("/metrics", get(metrics))
@@ -57,7 +65,17 @@ async fn method_not_allowed() -> Response {
         .into_response()
 }
 
-async fn generate(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
+async fn generate(State(gw): State<Arc<Gateway>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            let detail = format!(
+                "cannot read the request body: {e} (the limit is {} bytes)",
+                MAX_BODY_BYTES
+            );
+            return (e.status(), Json(json!({ "detail": detail }))).into_response();
+        }
+    };
     match gw.generate(&body).await {
         Ok(Answer::Done(reply)) => reply_response(reply),
         Ok(Answer::Stream(stream)) => stream_response(stream),

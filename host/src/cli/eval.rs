@@ -199,6 +199,18 @@ fn humaneval(args: HumanevalArgs) -> ExitCode {
                 run.paths.markdown.display(),
                 run.paths.samples.display()
             );
+            if run.results.iter().all(|r| r.http_status.is_none()) {
+                let why = run
+                    .results
+                    .first()
+                    .and_then(|r| r.error_message.clone())
+                    .unwrap_or_default();
+                eprintln!(
+                    "error: no request reached the gateway at {} (is `tollgate serve` running?): {why}",
+                    cfg.base_url
+                );
+                return ExitCode::FAILURE;
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
