@@ -57,6 +57,21 @@ async fn real_llama_cpp_through_the_gateway() {
         (Some(real_prompt_tokens), Some(out))
     );
 
+    // Stop sequences reach the server.
+    let mut b = body(
+        "user_vip_01",
+        "gemma-270m",
+        "List three colors: red, green,",
+        48,
+    );
+    b["stop"] = json!([","]);
+    let (status, r) = s.generate(b).await;
+    assert_eq!(status, 200, "{r}");
+    assert!(
+        !r["message"].as_str().unwrap().contains(','),
+        "stopped at the first comma: {r}"
+    );
+
     // Chat completions work too.
     let (status, r) = s
         .generate(body("user_vip_01", "gemma-270m-chat", "Say hello.", 8))

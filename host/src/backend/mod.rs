@@ -29,6 +29,10 @@ pub struct BackendRequest {
     pub prompt: String,
     pub prompt_tokens: u32,
     pub max_tokens: u32,
+    /// Sampling temperature (the server's default when `None`).
+    pub temperature: Option<f64>,
+    /// Stop sequences (the simulated backend ignores them).
+    pub stop: Vec<String>,
 }
 
 /// What a backend answered.

@@ -83,6 +83,12 @@ impl Ollama {
             "stream": sink.is_some(),
             "options": {"num_predict": request.max_tokens},
         });
+        if let Some(t) = request.temperature {
+            body["options"]["temperature"] = t.into();
+        }
+        if !request.stop.is_empty() {
+            body["options"]["stop"] = request.stop.clone().into();
+        }
         if self.chat {
             body["messages"] = json!([{"role": "user", "content": request.prompt}]);
         } else {

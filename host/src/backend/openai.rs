@@ -71,6 +71,12 @@ impl OpenAi {
             json!({"model": self.upstream, "prompt": request.prompt})
         };
         body["max_tokens"] = request.max_tokens.into();
+        if let Some(t) = request.temperature {
+            body["temperature"] = t.into();
+        }
+        if !request.stop.is_empty() {
+            body["stop"] = request.stop.clone().into();
+        }
         body["stream"] = stream.into();
         if stream {
             body["stream_options"] = json!({"include_usage": true});

@@ -150,6 +150,8 @@ mod tests {
             prompt: "p".into(),
             prompt_tokens: 3,
             max_tokens,
+            temperature: None,
+            stop: vec![],
         }
     }
 

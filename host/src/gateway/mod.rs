@@ -65,6 +65,8 @@ pub struct Job {
     request: Request,
     tenant: Tenant,
     prompt: String,
+    temperature: Option<f64>,
+    stop: Vec<String>,
     backend: Arc<dyn Backend>,
     timeout: Duration,
     admitted: Vec<Admitted>,
@@ -408,6 +410,8 @@ impl Gateway {
             request,
             tenant,
             prompt: body.prompt.clone(),
+            temperature: body.temperature,
+            stop: body.stop.clone(),
             backend,
             timeout: model_cfg.request_timeout,
             admitted: decision.admitted,
@@ -655,6 +659,8 @@ impl Gateway {
             prompt: std::mem::take(&mut job.prompt),
             prompt_tokens: job.request.prompt_tokens,
             max_tokens: job.request.max_tokens,
+            temperature: job.temperature,
+            stop: std::mem::take(&mut job.stop),
         };
         let sink = job.tokens.take();
         let started = Instant::now();

@@ -6,6 +6,9 @@
 use serde::Serialize;
 use serde_json::Value;
 
+/// Most stop sequences a request may carry.
+pub const MAX_STOP: usize = 8;
+
 /// Output tokens asked for when the body has no `max_tokens` (the seed's default).
 pub const DEFAULT_MAX_TOKENS: u32 = 256;
 
@@ -20,6 +23,10 @@ pub struct GenerateBody {
     pub batch: bool,
     /// Answer with server-sent events (tokens as they come, then the usage).
     pub stream: bool,
+    /// Sampling temperature passed to real backends (0 to 2).
+    pub temperature: Option<f64>,
+    /// Stop sequences passed to real backends (at most 8).
+    pub stop: Vec<String>,
 }
 
 /// One problem in the body.
@@ -165,6 +172,45 @@ pub fn generate_body(bytes: &[u8]) -> Result<GenerateBody, Vec<FieldError>> {
             false
         }
     };
+    let temperature = match map.get("temperature") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|t| (0.0..=2.0).contains(&t)) => {
+            n.as_f64()
+        }
+        Some(v) => {
+            errors.push(FieldError::field(
+                "temperature",
+                "float_range",
+                "Input should be a number from 0 to 2",
+                v.clone(),
+            ));
+            None
+        }
+    };
+    let stop = match map.get("stop") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+        Some(Value::Array(items))
+            if items.len() <= MAX_STOP
+                && items
+                    .iter()
+                    .all(|i| i.as_str().is_some_and(|s| !s.is_empty())) =>
+        {
+            items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect()
+        }
+        Some(v) => {
+            errors.push(FieldError::field(
+                "stop",
+                "list_type",
+                format!("Input should be a non-empty string or a list of at most {MAX_STOP} non-empty strings"),
+                v.clone(),
+            ));
+            Vec::new()
+        }
+    };
     if errors.is_empty() {
         Ok(GenerateBody {
             user_id,
@@ -174,6 +220,8 @@ pub fn generate_body(bytes: &[u8]) -> Result<GenerateBody, Vec<FieldError>> {
             max_tokens,
             batch,
             stream,
+            temperature,
+            stop,
         })
     } else {
         Err(errors)
@@ -267,6 +315,30 @@ mod tests {
             )[0]
             .1,
             "int_type"
+        );
+    }
+
+    #[test]
+    fn sampling_options_are_checked_and_passed_on() {
+        let base = r#""user_id":"u","project_id":"p","model":"m","prompt":"x""#;
+        assert_eq!(
+            errors(&format!(r#"{{{base},"temperature":3}}"#))[0].1,
+            "float_range"
+        );
+        assert_eq!(
+            errors(&format!(r#"{{{base},"stop":[""]}}"#))[0].1,
+            "list_type"
+        );
+        assert_eq!(
+            errors(&format!(r#"{{{base},"stop":[1]}}"#))[0].1,
+            "list_type"
+        );
+        let b =
+            generate_body(format!(r#"{{{base},"temperature":0.2,"stop":["\ndef "]}}"#).as_bytes())
+                .unwrap();
+        assert_eq!(
+            (b.temperature, b.stop),
+            (Some(0.2), vec!["\ndef ".to_string()])
         );
     }
 }
