@@ -54,10 +54,13 @@ impl VariantSpec {
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
         for f in &self.files {
-            let stem = f
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "variant".into());
+            let stem = match f.to_str().and_then(|s| s.strip_prefix("builtin:")) {
+                Some(builtin) => builtin.to_owned(),
+                None => f
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "variant".into()),
+            };
             let mut name = stem.clone();
             let mut k = 2;
             while names.contains(&name) {
@@ -125,18 +128,30 @@ pub async fn run_variants(
 ) -> Result<Vec<VariantRun>, String> {
     let base = opts.base_url.trim_end_matches('/').to_owned();
     // Read every file first: a typo should fail before any traffic.
+    // `builtin:NAME` names a policy compiled into the gateway.
     let mut bytes = Vec::new();
     for f in &spec.files {
-        bytes.push(std::fs::read(f).map_err(|e| format!("--variants: {}: {e}", f.display()))?);
+        bytes.push(match f.to_str().and_then(|s| s.strip_prefix("builtin:")) {
+            Some(name) => (
+                serde_json::json!({ "builtin": name })
+                    .to_string()
+                    .into_bytes(),
+                "application/json",
+            ),
+            None => (
+                std::fs::read(f).map_err(|e| format!("--variants: {}: {e}", f.display()))?,
+                "application/wasm",
+            ),
+        });
     }
     let mut runs = Vec::new();
-    for ((file, name), body) in spec.files.iter().zip(spec.names()).zip(bytes) {
+    for ((file, name), (body, content_type)) in spec.files.iter().zip(spec.names()).zip(bytes) {
         drain(&client, &base, Duration::from_secs(60)).await;
         let swapped = admin_call(
             client
                 .put(format!("{base}/admin/policies/{}", spec.slot))
                 .bearer_auth(token)
-                .header("content-type", "application/wasm")
+                .header("content-type", content_type)
                 .body(body),
             &format!("swapping {} into slot `{}`", file.display(), spec.slot),
         )
@@ -673,6 +688,18 @@ pub fn comparison_table(cmp: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builtin_variants_are_named_after_the_builtin() {
+        let spec = VariantSpec::parse(
+            "degradation=builtin:degradation-strict,builtin:degradation-lenient,x/strict.wasm",
+        )
+        .unwrap();
+        assert_eq!(
+            spec.names(),
+            ["degradation-strict", "degradation-lenient", "strict"]
+        );
+    }
 
     #[test]
     fn variant_specs() {
