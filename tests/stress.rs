@@ -66,9 +66,14 @@ fn fast_with_unreachable_ollama(d: &Path) {
             &format!("ollama_base_url: \"http://127.0.0.1:{}\"", closed_port()),
             1,
         );
+    // The openai_* scenarios' model, also unreachable.
+    let openai = format!(
+        "\n  openai-llama:\n    backend: \"openai\"\n    enabled: true\n    base_url: \"http://127.0.0.1:{}\"\n    api: completions\n    max_output_tokens: 512\n",
+        closed_port()
+    );
     std::fs::write(
         d.join("models.yaml"),
-        format!("{head}  ollama-llama:{tail}"),
+        format!("{head}  ollama-llama:{tail}{openai}"),
     )
     .unwrap();
 }
@@ -302,7 +307,10 @@ async fn every_seed_scenario_runs_and_its_reports_add_up() {
         assert!(stdout.contains("Reports written to "), "{stdout}");
         let (csv, summary) = check_reports(&dir, name);
         let statuses = csv.col("http_status");
-        if name.starts_with("ollama") {
+        if let Some(backend) = ["ollama", "openai"]
+            .into_iter()
+            .find(|b| name.starts_with(b))
+        {
             // Enabled but unreachable: every request that passes the policies ends in a 502 naming the backend.
             assert!(
                 statuses.iter().all(|s| *s == "502" || *s == "429"),
@@ -312,11 +320,11 @@ async fn every_seed_scenario_runs_and_its_reports_add_up() {
             assert_eq!(summary["completed_final"], 0);
             assert_eq!(
                 sum(&summary["requests_by_backend"]),
-                summary["requests_by_backend"]["ollama"].as_u64().unwrap()
+                summary["requests_by_backend"][backend].as_u64().unwrap()
             );
             let err =
                 csv.col("error")[statuses.iter().position(|s| *s == "502").unwrap()].to_owned();
-            assert!(err.contains("ollama"), "{err}");
+            assert!(err.contains(backend), "{err}");
         } else {
             assert!(statuses.contains(&"200"), "{name}: {statuses:?}");
             assert!(summary["completed_final"].as_u64().unwrap() > 0);

@@ -1,4 +1,4 @@
-//! The stress tester (`tollgate stress`): the seed's nine closed-loop
+//! The stress tester (`tollgate stress`): the seed's nine closed-loop (plus three `openai_*`)
 //! scenarios and scenario files with open-loop arrivals, seeded plans, the
 //! seed's reports plus breakdowns per tenant and priority class and goodput,
 //! and policy-variant comparisons through the admin API.

@@ -163,6 +163,8 @@ fn inferred_backend(model: &str) -> Cow<'static, str> {
         Cow::Borrowed("simulated")
     } else if model.starts_with("ollama") {
         Cow::Borrowed("ollama")
+    } else if model.starts_with("openai") {
+        Cow::Borrowed("openai")
     } else {
         Cow::Borrowed("unknown")
     }

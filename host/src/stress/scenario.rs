@@ -1,4 +1,5 @@
-//! Scenarios: the nine built into the seed's tester (SEED-SPEC §16), and
+//! Scenarios: the nine built into the seed's tester (SEED-SPEC §16) plus
+//! three `openai_*` ones, and
 //! scenario files (YAML) with open-loop arrivals, mixes, max_tokens
 //! distributions and SLOs per priority class.
 //!
@@ -239,9 +240,13 @@ const BATCH: &str = "user_batch_01";
 const SMALL: &str = "simulated-small";
 const LARGE: &str = "simulated-large";
 const OLLAMA: &str = "ollama-llama";
+/// The model the `openai_*` scenarios target: define it in models.yaml
+/// (backend `openai`) for the server under test.
+const OPENAI: &str = "openai-llama";
 
-/// SEED-SPEC §16's table, in the seed's (sorted) order.
-const SEED_SCENARIOS: [SeedRow; 9] = [
+/// SEED-SPEC §16's table, plus Tollgate's three `openai_*` scenarios (the
+/// `ollama_*` ones against an OpenAI-compatible model), in sorted order.
+const SEED_SCENARIOS: [SeedRow; 12] = [
     SeedRow {
         name: "abusive_user",
         description: "A single standard user floods the gateway far beyond its rate limit.",
@@ -329,6 +334,39 @@ const SEED_SCENARIOS: [SeedRow; 9] = [
         interactive: 1.0,
         sizes: [0.7, 0.3, 0.0],
         delay: 0.0,
+    },
+    SeedRow {
+        name: "openai_burst_load",
+        description: "A burst of standard and VIP traffic against an OpenAI-compatible model (llama.cpp, vLLM).",
+        total: 50,
+        concurrency: 5,
+        users: &[STD, VIP],
+        models: &[OPENAI],
+        interactive: 1.0,
+        sizes: [0.6, 0.3, 0.1],
+        delay: 0.0,
+    },
+    SeedRow {
+        name: "openai_long_prompt",
+        description: "Long prompts, one at a time, against an OpenAI-compatible model.",
+        total: 10,
+        concurrency: 1,
+        users: &[STD],
+        models: &[OPENAI],
+        interactive: 1.0,
+        sizes: [0.0, 0.0, 1.0],
+        delay: 0.1,
+    },
+    SeedRow {
+        name: "openai_normal_load",
+        description: "Steady standard-user traffic against an OpenAI-compatible model.",
+        total: 20,
+        concurrency: 2,
+        users: &[STD],
+        models: &[OPENAI],
+        interactive: 1.0,
+        sizes: [0.8, 0.2, 0.0],
+        delay: 0.05,
     },
     SeedRow {
         name: "vip_protection",
@@ -1013,12 +1051,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nine_seed_scenarios() {
+    fn nine_seed_scenarios_and_three_openai_ones() {
         let names = builtin_names();
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);
-        assert_eq!(names.len(), 9);
+        assert_eq!(names.len(), 12);
+        assert_eq!(names.iter().filter(|n| n.starts_with("openai_")).count(), 3);
+        assert_eq!(
+            &*builtin("openai_long_prompt").unwrap().models[0].0,
+            "openai-llama"
+        );
         let mixed = builtin("mixed_load").unwrap();
         assert_eq!(mixed.total, Some(250));
         assert_eq!(
