@@ -231,3 +231,45 @@ async fn kill_9_during_a_burst_loses_no_answered_request() {
         "rows left open by the killed run are closed at start"
     );
 }
+
+#[tokio::test]
+async fn requests_evicted_from_memory_are_answered_from_the_database() {
+    let dir = config_copy();
+    edit(
+        dir.path(),
+        "models.yaml",
+        "average_latency_seconds: 0.5",
+        "average_latency_seconds: 0.0",
+    );
+    let s = Server::start_with_args(
+        dir,
+        Some(common::ADMIN_TOKEN),
+        &["--registry-capacity", "3"],
+    );
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let (_, r) = s
+            .generate(body(
+                "user_standard_01",
+                "simulated-small",
+                &format!("r{i}"),
+                8,
+            ))
+            .await;
+        ids.push(r["request_id"].as_str().unwrap().to_owned());
+    }
+    let (_, oldest) = s.get(&format!("/requests/{}", ids[0])).await;
+    assert_eq!(
+        (&oldest["status"], &oldest["source"]),
+        (&json!("completed"), &json!("usage_database")),
+        "{oldest}"
+    );
+    assert_eq!(oldest["estimated_output_tokens"], 8);
+    let (_, newest) = s.get(&format!("/requests/{}", ids[5])).await;
+    assert!(
+        newest.get("lifecycle").is_some(),
+        "recent requests come from memory: {newest}"
+    );
+    let (_, unknown) = s.get("/requests/no-such-id").await;
+    assert_eq!(unknown["status"], "not_found");
+}

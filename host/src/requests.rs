@@ -104,7 +104,7 @@ pub struct Record {
 /// The bounded registry.
 pub struct Registry {
     inner: Mutex<IndexMap<String, Record>>,
-    capacity: usize,
+    capacity: std::sync::atomic::AtomicUsize,
 }
 
 impl Registry {
@@ -112,14 +112,14 @@ impl Registry {
     pub fn new(capacity: usize) -> Self {
         Self {
             inner: Mutex::new(IndexMap::new()),
-            capacity: capacity.max(1),
+            capacity: capacity.max(1).into(),
         }
     }
 
     /// Adds a new request; returns a copy of it.
     pub fn insert(&self, record: Record) -> Record {
         let mut map = self.inner.lock();
-        if map.len() >= self.capacity {
+        if map.len() >= self.capacity.load(std::sync::atomic::Ordering::Relaxed) {
             // Evict the oldest finished request; running ones are never evicted.
             if let Some(idx) = map.values().position(|r| r.status.is_terminal()) {
                 map.shift_remove_index(idx);
@@ -148,6 +148,12 @@ impl Registry {
             });
         }
         Some(record.clone())
+    }
+
+    /// Changes how many requests are kept (at least 1).
+    pub fn set_capacity(&self, capacity: usize) {
+        self.capacity
+            .store(capacity.max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A copy of a request.

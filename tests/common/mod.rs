@@ -57,6 +57,15 @@ impl Server {
 
     /// Starts with the given admin token (`None`: admin API disabled).
     pub fn start_with(dir: tempfile::TempDir, admin_token: Option<&str>) -> Self {
+        Self::start_with_args(dir, admin_token, &[])
+    }
+
+    /// Starts with the given admin token and extra `serve` arguments.
+    pub fn start_with_args(
+        dir: tempfile::TempDir,
+        admin_token: Option<&str>,
+        extra: &[&str],
+    ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
         match admin_token {
             Some(t) => cmd.env("TOLLGATE_ADMIN_TOKEN", t),
@@ -72,6 +81,7 @@ impl Server {
                 "--config",
             ])
             .arg(dir.path())
+            .args(extra)
             .current_dir(dir.path())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

@@ -139,3 +139,51 @@ pub fn recent(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Value>> {
     })?;
     rows.collect()
 }
+
+/// One request as `/requests/{id}` shows it, from its usage row (for
+/// requests no longer in the in-memory registry); `None` if unknown.
+pub fn by_request_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<Value>> {
+    let mut stmt = conn.prepare(
+        "SELECT status, error_message, input_tokens, output_tokens, cost_nano_eur,
+                estimated_input_tokens, estimated_output_tokens, estimated_cost_nano_eur,
+                user_id, project_id, model, backend, request_type, priority, decision,
+                latency_seconds, queue_wait_seconds, http_status, policy_versions, created_at, updated_at
+         FROM usage_records WHERE request_id = ?1",
+    )?;
+    let mut rows = stmt.query([id])?;
+    let Some(r) = rows.next()? else {
+        return Ok(None);
+    };
+    let status: String = r.get(0)?;
+    let settled = r.get::<_, Option<i64>>(2)?.is_some();
+    let tokens = |settled_col: usize, estimate_col: usize| -> rusqlite::Result<Option<i64>> {
+        Ok(if settled {
+            r.get(settled_col)?
+        } else {
+            r.get(estimate_col)?
+        })
+    };
+    let cost: Option<i64> = if settled { r.get(4)? } else { r.get(7)? };
+    Ok(Some(serde_json::json!({
+        "request_id": id,
+        "status": status,
+        "message": r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        "estimated_input_tokens": tokens(2, 5)?,
+        "estimated_output_tokens": tokens(3, 6)?,
+        "estimated_cost_eur": cost.map(|n| n as f64 / 1e9),
+        "user_id": r.get::<_, Option<String>>(8)?,
+        "project_id": r.get::<_, Option<String>>(9)?,
+        "model": r.get::<_, Option<String>>(10)?,
+        "backend_name": r.get::<_, Option<String>>(11)?,
+        "request_type": r.get::<_, Option<String>>(12)?,
+        "priority": r.get::<_, Option<String>>(13)?,
+        "decision": r.get::<_, Option<String>>(14)?,
+        "latency_seconds": r.get::<_, Option<f64>>(15)?,
+        "queue_wait_seconds": r.get::<_, Option<f64>>(16)?,
+        "http_status": r.get::<_, Option<i64>>(17)?,
+        "policy_versions": r.get::<_, Option<String>>(18)?,
+        "created_at": r.get::<_, Option<String>>(19)?,
+        "updated_at": r.get::<_, Option<String>>(20)?,
+        "source": "usage_database",
+    })))
+}

@@ -227,12 +227,26 @@ async fn queue_status(State(gw): State<Arc<Gateway>>) -> axum::Json<Value> {
     Json(gw.queue_status())
 }
 
+/// `/requests/{id}`: the in-memory registry (recent requests, with their
+/// lifecycle), else the usage database (every request ever recorded).
 async fn request_status(
     State(gw): State<Arc<Gateway>>,
     Path(id): Path<String>,
 ) -> axum::Json<Value> {
-    match gw.request(&id) {
-        Some(record) => Json(serde_json::to_value(record).unwrap_or(Value::Null)),
+    if let Some(record) = gw.request(&id) {
+        return Json(serde_json::to_value(record).unwrap_or(Value::Null));
+    }
+    let key = id.clone();
+    let stored = if gw.accounting().is_some() {
+        read_db(&gw, move |c| queries::by_request_id(c, &key))
+            .await
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
+    match stored {
+        Some(row) => Json(row),
         None => {
             Json(json!({"request_id": id, "status": "not_found", "message": "Request not found"}))
         }

@@ -25,6 +25,9 @@ pub struct Args {
     /// Environment variable holding the admin API's bearer token (unset: admin API disabled).
     #[arg(long, default_value = "TOLLGATE_ADMIN_TOKEN")]
     pub admin_token_env: String,
+    /// Requests `/requests/{id}` keeps in memory with their lifecycle (older ones come from the usage database).
+    #[arg(long, default_value_t = crate::gateway::REGISTRY_CAPACITY)]
+    pub registry_capacity: usize,
     /// How long in-flight and queued requests may take to finish at shutdown.
     #[arg(long, default_value_t = 30.0)]
     pub shutdown_grace_seconds: f64,
@@ -63,6 +66,7 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    gateway.set_registry_capacity(args.registry_capacity);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -40,8 +40,9 @@ pub use validate::{FieldError, GenerateBody};
 
 /// Every waiting interval of this length is worth one priority point.
 pub const QUEUE_AGING: Duration = Duration::from_secs(2);
-/// How many requests `/requests/{id}` remembers.
-pub const REGISTRY_CAPACITY: usize = 100_000;
+/// How many requests `/requests/{id}` keeps in memory (with their lifecycle);
+/// older ones are answered from the usage database.
+pub const REGISTRY_CAPACITY: usize = 20_000;
 
 /// Prompt tokens estimated from text: one token per 4 characters, at least 1
 /// (the seed backends' rule; the seed's policies used a different one).
@@ -240,7 +241,12 @@ impl Gateway {
         self.clock.now_ms()
     }
 
-    /// `/requests/{id}`.
+    /// Keeps at most `n` requests in memory for `/requests/{id}`.
+    pub fn set_registry_capacity(&self, n: usize) {
+        self.registry.set_capacity(n);
+    }
+
+    /// `/requests/{id}` from memory.
     pub fn request(&self, id: &str) -> Option<Record> {
         self.registry.get(id)
     }
