@@ -6,6 +6,7 @@ pub mod accounting;
 pub mod admission;
 pub mod api;
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -18,6 +18,8 @@ enum Command {
     Serve(tollgate::cli::serve::Args),
     /// Load-test a gateway with a scenario; compare policy variants.
     Stress(tollgate::cli::stress::Args),
+    /// Benchmark the request path: full gateway vs no policies vs bare axum.
+    Bench(tollgate::cli::bench::Args),
     /// Measure model quality through the gateway (HumanEval).
     Eval(tollgate::cli::eval::Args),
     /// Work with the configuration.
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => tollgate::cli::serve::run(args),
         Command::Stress(args) => tollgate::cli::stress::run_cli(args),
+        Command::Bench(args) => tollgate::cli::bench::run(args),
         Command::Eval(args) => tollgate::cli::eval::run(args),
         Command::Config {
             command: ConfigCommand::Check { dir },

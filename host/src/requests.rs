@@ -5,9 +5,9 @@
 //! Lifecycle: `queued → processing → completed | failed | timed_out`, or
 //! straight to `rejected`. Each request ends in exactly one terminal state.
 
-use indexmap::IndexMap;
 use parking_lot::Mutex;
 use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
 
 /// A request's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -101,31 +101,54 @@ pub struct Record {
     pub created_at_ms: u64,
 }
 
-/// The bounded registry.
+/// The bounded registry: records by id, plus their insertion order for
+/// eviction (O(1) amortized per insert).
 pub struct Registry {
-    inner: Mutex<IndexMap<String, Record>>,
+    inner: Mutex<Inner>,
     capacity: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Default)]
+struct Inner {
+    records: HashMap<String, Record>,
+    /// Ids, oldest first; ids of evicted records are dropped lazily.
+    order: VecDeque<String>,
 }
 
 impl Registry {
     /// Keeps at most `capacity` requests.
     pub fn new(capacity: usize) -> Self {
         Self {
-            inner: Mutex::new(IndexMap::new()),
+            inner: Mutex::new(Inner::default()),
             capacity: capacity.max(1).into(),
         }
     }
 
     /// Adds a new request; returns a copy of it.
     pub fn insert(&self, record: Record) -> Record {
-        let mut map = self.inner.lock();
-        if map.len() >= self.capacity.load(std::sync::atomic::Ordering::Relaxed) {
-            // Evict the oldest finished request; running ones are never evicted.
-            if let Some(idx) = map.values().position(|r| r.status.is_terminal()) {
-                map.shift_remove_index(idx);
+        let capacity = self.capacity.load(std::sync::atomic::Ordering::Relaxed);
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        // Evict the oldest finished requests; running ones are never evicted
+        // (they go to the back of the line).
+        let mut budget = inner.order.len();
+        while inner.records.len() >= capacity && budget > 0 {
+            budget -= 1;
+            let Some(id) = inner.order.pop_front() else {
+                break;
+            };
+            match inner.records.get(&id) {
+                Some(r) if r.status.is_terminal() => {
+                    inner.records.remove(&id);
+                }
+                Some(_) => inner.order.push_back(id),
+                None => {}
             }
         }
-        map.insert(record.request_id.clone(), record.clone());
+        inner.order.push_back(record.request_id.clone());
+        inner
+            .records
+            .insert(record.request_id.clone(), record.clone());
         record
     }
 
@@ -133,8 +156,8 @@ impl Registry {
     /// a copy of it; `None` if it is unknown or already ended (a terminal
     /// state is never overwritten).
     pub fn update(&self, id: &str, at_ms: u64, f: impl FnOnce(&mut Record)) -> Option<Record> {
-        let mut map = self.inner.lock();
-        let record = map.get_mut(id)?;
+        let mut inner = self.inner.lock();
+        let record = inner.records.get_mut(id)?;
         if record.status.is_terminal() {
             return None;
         }
@@ -158,12 +181,12 @@ impl Registry {
 
     /// A copy of a request.
     pub fn get(&self, id: &str) -> Option<Record> {
-        self.inner.lock().get(id).cloned()
+        self.inner.lock().records.get(id).cloned()
     }
 
     /// Number of requests held.
     pub fn len(&self) -> usize {
-        self.inner.lock().len()
+        self.inner.lock().records.len()
     }
 
     /// Whether no request is held.

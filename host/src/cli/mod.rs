@@ -1,5 +1,6 @@
 //! Subcommands of the `tollgate` binary.
 
+pub mod bench;
 pub mod eval;
 pub mod policy;
 pub mod serve;
