@@ -186,7 +186,8 @@ impl Accounting {
         if self.tx.send(batch).await.is_ok() {
             let _ = done.await;
         }
-        if let Some(h) = self.writer.lock().take() {
+        let handle = self.writer.lock().take();
+        if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
     }

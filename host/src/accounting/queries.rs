@@ -122,7 +122,7 @@ pub fn summary(conn: &Connection, filter: &Filter) -> rusqlite::Result<Summary> 
 /// The `limit` newest rows, newest first, as JSON objects with every column.
 pub fn recent(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Value>> {
     let mut stmt = conn.prepare("SELECT * FROM usage_records ORDER BY id DESC LIMIT ?1")?;
-    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
     let rows = stmt.query_map([limit], |r| {
         let mut obj = Map::new();
         for (i, name) in names.iter().enumerate() {

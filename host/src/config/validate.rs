@@ -1206,7 +1206,7 @@ fn api_choice(
                 ctx.error(
                     at,
                     format!("unknown api {v:?}"),
-                    &format!("use one of: {}", choices.join(", ")),
+                    format!("use one of: {}", choices.join(", ")),
                 );
                 choices[0]
             }
