@@ -696,3 +696,52 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     assert!(exit.success(), "{exit:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn the_optional_concurrency_policy_caps_requests_in_flight_per_project() {
+    // A new kind of policy in its own slot: no new world, no host code.
+    let s = Server::start(|d| {
+        edit(
+            d,
+            "models.yaml",
+            "average_latency_seconds: 2.0",
+            "average_latency_seconds: 1.0",
+        );
+        edit(
+            d,
+            "policies.yaml",
+            "  - slot: quota\n",
+            "  - slot: concurrency\n    component: builtin:concurrency\n    failure_mode: fail_closed\n\n  - slot: quota\n",
+        );
+    });
+    // standard_project: max_concurrent_requests 5 (projects.yaml).
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (client, url) = (s.client.clone(), s.url("/generate"));
+        tasks.push(tokio::spawn(async move {
+            let b = body("user_standard_01", "simulated-large", &format!("c{i}"), 8);
+            let r = client.post(url).json(&b).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut ok = 0;
+    let mut limited = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (200, _) => ok += 1,
+            (429, r) => {
+                assert_eq!(r["detail"], "concurrency_limited");
+                limited += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((ok, limited), (5, 3));
+    // Slots are given back when requests end.
+    assert_eq!(
+        s.generate(body("user_standard_01", "simulated-small", "after", 8))
+            .await
+            .0,
+        200
+    );
+}
