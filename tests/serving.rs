@@ -745,3 +745,20 @@ async fn the_optional_concurrency_policy_caps_requests_in_flight_per_project() {
         200
     );
 }
+
+#[test]
+fn bad_serve_flags_are_refused_naming_the_flag() {
+    for (flag, value) in [
+        ("--registry-capacity", "0"),
+        ("--shutdown-grace-seconds", "-1"),
+        ("--shutdown-grace-seconds", "abc"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["serve", &format!("{flag}={value}")])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag}={value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag), "{flag}={value}: {err}");
+    }
+}

@@ -26,10 +26,10 @@ pub struct Args {
     #[arg(long, default_value = "TOLLGATE_ADMIN_TOKEN")]
     pub admin_token_env: String,
     /// Requests `/requests/{id}` keeps in memory with their lifecycle (older ones come from the usage database).
-    #[arg(long, default_value_t = crate::gateway::REGISTRY_CAPACITY)]
-    pub registry_capacity: usize,
+    #[arg(long, default_value_t = crate::gateway::REGISTRY_CAPACITY, value_parser = clap::value_parser!(u64).range(1..))]
+    pub registry_capacity: u64,
     /// How long in-flight and queued requests may take to finish at shutdown.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, value_parser = non_negative_seconds)]
     pub shutdown_grace_seconds: f64,
 }
 
@@ -66,7 +66,7 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    gateway.set_registry_capacity(args.registry_capacity);
+    gateway.set_registry_capacity(args.registry_capacity as usize);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -110,9 +110,7 @@ async fn serve(gateway: Arc<Gateway>, args: Args) -> anyhow::Result<()> {
         .await?;
     tracing::info!("shutting down: draining in-flight and queued requests");
     gateway
-        .drain(Duration::from_secs_f64(
-            args.shutdown_grace_seconds.max(0.0),
-        ))
+        .drain(Duration::from_secs_f64(args.shutdown_grace_seconds))
         .await;
     housekeeping.abort();
     drop(watcher);
@@ -160,4 +158,12 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// A number of seconds >= 0 (a clear error for anything else, never a clamp).
+fn non_negative_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds >= 0 (e.g. 30)")),
+    }
 }

@@ -42,7 +42,7 @@ pub use validate::{FieldError, GenerateBody};
 pub const QUEUE_AGING: Duration = Duration::from_secs(2);
 /// How many requests `/requests/{id}` keeps in memory (with their lifecycle);
 /// older ones are answered from the usage database.
-pub const REGISTRY_CAPACITY: usize = 20_000;
+pub const REGISTRY_CAPACITY: u64 = 20_000;
 
 /// Prompt tokens estimated from text: one token per 4 characters, at least 1
 /// (the seed backends' rule; the seed's policies used a different one).
@@ -201,7 +201,7 @@ impl Gateway {
             engine,
             state,
             scheduler,
-            registry: Registry::new(REGISTRY_CAPACITY),
+            registry: Registry::new(REGISTRY_CAPACITY as usize),
             accounting,
             backends: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
