@@ -52,13 +52,15 @@ fn main() {
         for i in 0..n {
             acc.send(vec![row(i)]).await;
         }
-        acc.write(vec![], vec![]).await.unwrap();
+        // close() commits every row sent before.
+        acc.close().await;
         let secs = started.elapsed().as_secs_f64();
         println!(
             "fire-and-forget: {n} rows in {secs:.3} s = {:.0} rows/s",
             n as f64 / secs
         );
 
+        let (acc, _) = Accounting::open(&dir.path().join("usage.db"), 0).unwrap();
         let acc = std::sync::Arc::new(acc);
         let (tasks, per_task) = (64u64, 1_000u64);
         let started = Instant::now();

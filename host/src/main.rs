@@ -4,6 +4,12 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc malloc: the request path allocates and frees many
+/// small objects across threads; with glibc's allocator the gateway served
+/// ~15% fewer requests/s (`tollgate bench`, see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An LLM serving gateway whose governance policies are WebAssembly components.
 #[derive(Parser)]
 #[command(name = "tollgate", version, about)]

@@ -7,7 +7,9 @@
 //! - [`writer`]: the one thread that writes. The request path never touches
 //!   SQLite: it sends row snapshots over a bounded channel; the writer commits
 //!   them in batches (one transaction per batch) and acknowledges each batch.
-//!   A terminal row is acknowledged **before** the client gets its answer, so
+//!   An unacknowledged snapshot (`processing`) waits up to
+//!   [`writer::DEFER`] so that a newer snapshot of the same request can
+//!   replace it unwritten. A terminal row is acknowledged **before** the client gets its answer, so
 //!   after a `kill -9` every answered request has its row (WAL survives a
 //!   process crash). When the channel is full (65,536 batches waiting),
 //!   senders wait for room: requests slow down, rows are never dropped.
@@ -28,7 +30,7 @@ pub const CHANNEL_CAPACITY: usize = 65_536;
 /// One request's row, as a full snapshot (the writer upserts by `request_id`;
 /// a snapshot with a lower `version` than the stored one is ignored, so
 /// snapshots may arrive in any order).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct UsageRow {
     pub request_id: String,
     pub version: u32,
@@ -105,9 +107,12 @@ impl Accounting {
         let mut conn = schema::open(path)?;
         let recovered = schema::recover(&mut conn, now_ms)?;
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
         let handle = std::thread::Builder::new()
             .name("usage-writer".into())
-            .spawn(move || writer::run(conn, rx))?;
+            .spawn(move || writer::run(conn, rx, rt))?;
         Ok((
             Self {
                 tx,
@@ -123,7 +128,8 @@ impl Accounting {
         &self.path
     }
 
-    /// Writes rows and pools and waits until they are committed.
+    /// Writes rows and pools and waits until they are committed (rows sent
+    /// before without acknowledgement may still be waiting; see [`Accounting::send`]).
     pub async fn write(&self, rows: Vec<UsageRow>, pools: Vec<PoolRow>) -> Result<(), String> {
         let (ack, done) = oneshot::channel();
         let batch = Batch {
@@ -141,7 +147,9 @@ impl Accounting {
             .map_err(|_| "the usage writer has stopped".to_string())?
     }
 
-    /// Sends rows without waiting for the commit (intermediate states).
+    /// Sends rows without waiting for the commit (intermediate states): they
+    /// are written within [`writer::DEFER`] unless a newer snapshot of the
+    /// same request replaces them first, and at [`Accounting::close`].
     pub async fn send(&self, rows: Vec<UsageRow>) {
         let batch = Batch {
             rows,

@@ -36,6 +36,12 @@ const MIGRATIONS: &[&str] = &[
         used INTEGER NOT NULL,
         PRIMARY KEY (namespace, pool)
     );",
+    // 2: the status index only covers the rows still open (what recovery
+    // looks for); indexing every row's status cost a B-tree write per
+    // snapshot for no query.
+    "DROP INDEX usage_records_status;
+    CREATE INDEX usage_records_open ON usage_records(status)
+        WHERE status IN ('queued', 'processing');",
 ];
 
 /// The schema version this build writes.

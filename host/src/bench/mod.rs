@@ -45,6 +45,8 @@ pub struct Options {
     pub config_dir: PathBuf,
     /// Worker threads of each server's runtime.
     pub server_threads: usize,
+    /// Which of [`SERVERS`] to measure (all when empty), e.g. only FULL for a profile.
+    pub servers: Vec<String>,
 }
 
 /// The three servers, in table order.
@@ -326,7 +328,8 @@ pub fn bench_config(mut config: Config, pass_through: bool) -> Config {
 fn gateway_router(config: Config, db: &Path) -> anyhow::Result<Router> {
     let clock = Arc::new(SystemClock);
     let (accounting, recovered) = Accounting::open(db, clock.now_ms())?;
-    let gw = Gateway::new(config, clock, Some(accounting), &recovered.pools)?;
+    let accounting = std::env::var_os("XX_NO_DB").is_none().then_some(accounting);
+    let gw = Gateway::new(config, clock, accounting, &recovered.pools)?;
     Ok(crate::api::router(
         gw,
         crate::api::admin::AdminAuth {
@@ -533,22 +536,25 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     let pass_cfg = bench_config(loaded, true);
     let full_db = tmp.join("full.db");
     let pass_db = tmp.join("passthrough.db");
-    let servers = vec![
-        (
-            "FULL",
-            InProcServer::start("full", threads, move || gateway_router(full_cfg, &full_db))?,
-        ),
-        (
-            "PASSTHROUGH",
-            InProcServer::start("passthrough", threads, move || {
-                gateway_router(pass_cfg, &pass_db)
-            })?,
-        ),
-        (
+    let wanted = |name: &str| opts.servers.is_empty() || opts.servers.iter().any(|s| s == name);
+    let mut servers = Vec::new();
+    if wanted("FULL") {
+        let server =
+            InProcServer::start("full", threads, move || gateway_router(full_cfg, &full_db))?;
+        servers.push(("FULL", server));
+    }
+    if wanted("PASSTHROUGH") {
+        let server = InProcServer::start("passthrough", threads, move || {
+            gateway_router(pass_cfg, &pass_db)
+        })?;
+        servers.push(("PASSTHROUGH", server));
+    }
+    if wanted("BARE") {
+        servers.push((
             "BARE",
             InProcServer::start("bare", threads, || Ok(bare_router()))?,
-        ),
-    ];
+        ));
+    }
     std::thread::sleep(Duration::from_millis(200));
     let rss_idle = proc_status_bytes("VmRSS");
 

@@ -22,6 +22,9 @@ pub struct Args {
     /// Worker threads of each server's runtime (default: the number of cores).
     #[arg(long)]
     pub server_threads: Option<usize>,
+    /// Measure only these servers (FULL, PASSTHROUGH, BARE), comma separated.
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(crate::bench::SERVERS))]
+    pub servers: Vec<String>,
     /// Also write bench.md into this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -43,6 +46,7 @@ pub fn run(args: Args) -> ExitCode {
         server_threads: args
             .server_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        servers: args.servers.clone(),
     };
     let report = match crate::bench::run(&opts) {
         Ok(r) => r,
