@@ -1,4 +1,4 @@
-//! `tollgate bench` end to end, short: three servers, one rate, a table.
+//! `tollgate bench` end to end, short: four servers, one rate, a table.
 
 use std::process::Command;
 
@@ -32,7 +32,7 @@ fn bench_subcommand_prints_and_writes_the_table() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(
-        stdout.contains("| metric | FULL | PASSTHROUGH | BARE |"),
+        stdout.contains("| metric | FULL | NO-SQLITE | PASSTHROUGH | BARE |"),
         "{stdout}"
     );
     assert!(stdout.contains("max requests/s (closed loop, 8 connections)"));

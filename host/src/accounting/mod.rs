@@ -13,9 +13,12 @@
 //!   after a `kill -9` every answered request has its row (WAL survives a
 //!   process crash). When the channel is full (65,536 batches waiting),
 //!   senders wait for room: requests slow down, rows are never dropped.
+//! - [`checkpoint`]: copies the WAL into the database file on its own
+//!   thread, off the writer's path.
 //! - [`queries`]: the `/usage/*` reads, on their own connections (WAL lets
 //!   them run beside the writer).
 
+pub mod checkpoint;
 pub mod queries;
 pub mod schema;
 pub mod writer;
@@ -110,9 +113,23 @@ impl Accounting {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()?;
+        // The writer never checkpoints; the checkpointer does, on its own connection.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (stop_checkpoints, stopped) = std::sync::mpsc::channel();
+        let checkpointer = std::thread::Builder::new()
+            .name("usage-checkpoint".into())
+            .spawn({
+                let conn = schema::connect(path)?;
+                move || checkpoint::run(conn, stopped)
+            })?;
         let handle = std::thread::Builder::new()
             .name("usage-writer".into())
-            .spawn(move || writer::run(conn, rx, rt))?;
+            .spawn(move || {
+                writer::run(&mut conn, rx, rt);
+                drop(stop_checkpoints);
+                let _ = checkpointer.join();
+                let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+            })?;
         Ok((
             Self {
                 tx,

@@ -36,10 +36,31 @@ const MIGRATIONS: &[&str] = &[
         used INTEGER NOT NULL,
         PRIMARY KEY (namespace, pool)
     );",
-    // 2: the status index only covers the rows still open (what recovery
-    // looks for); indexing every row's status cost a B-tree write per
-    // snapshot for no query.
-    "DROP INDEX usage_records_status;
+    // 2: fewer pages written per commit. The table is rebuilt without
+    // AUTOINCREMENT (which rewrote sqlite_sequence on every insert; `id` is
+    // still the rowid, increasing); the created_at index (no query uses it)
+    // is gone; the status index only covers the rows still open (what
+    // recovery looks for).
+    "CREATE TABLE usage_records_v2 (
+        id INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        user_id TEXT, project_id TEXT, model TEXT, backend TEXT,
+        request_type TEXT, priority TEXT, status TEXT, decision TEXT, degradation_level TEXT,
+        input_tokens INTEGER, output_tokens INTEGER, total_tokens INTEGER, estimated_cost_eur REAL,
+        latency_seconds REAL, queue_wait_seconds REAL, error_message TEXT,
+        created_at TEXT, updated_at TEXT,
+        version INTEGER NOT NULL DEFAULT 0,
+        cost_nano_eur INTEGER,
+        estimated_input_tokens INTEGER, estimated_output_tokens INTEGER, estimated_cost_nano_eur INTEGER,
+        http_status INTEGER, policy_versions TEXT, actions TEXT,
+        created_at_ms INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO usage_records_v2 SELECT * FROM usage_records;
+    DROP TABLE usage_records;
+    ALTER TABLE usage_records_v2 RENAME TO usage_records;
+    CREATE UNIQUE INDEX usage_records_request_id ON usage_records(request_id);
+    CREATE INDEX usage_records_project_id ON usage_records(project_id);
+    CREATE INDEX usage_records_user_id ON usage_records(user_id);
     CREATE INDEX usage_records_open ON usage_records(status)
         WHERE status IN ('queued', 'processing');",
 ];
@@ -53,9 +74,31 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // A WAL that grew past this is truncated back when it starts over.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    conn.busy_handler(Some(retry_soon))?;
     migrate(&mut conn).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(conn)
+}
+
+/// Another connection to a database [`open`] prepared (same settings, no migration).
+pub fn connect(path: &Path) -> anyhow::Result<Connection> {
+    let mut conn = Connection::open(path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_handler(Some(retry_soon))?;
+    Ok(conn)
+}
+
+/// The busy handler of the writing connections: retry every 100 µs, for 5 s
+/// at most. (SQLite's own sleeps 1, 2, 5, 10 … 100 ms between tries: a
+/// writer held back for 2 ms by a checkpoint would wait 8.)
+fn retry_soon(attempts: i32) -> bool {
+    if attempts >= 50_000 {
+        return false;
+    }
+    std::thread::sleep(std::time::Duration::from_micros(100));
+    true
 }
 
 fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
@@ -104,6 +147,55 @@ pub fn recover(conn: &mut Connection, now_ms: u64) -> anyhow::Result<Recovered> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_1_database_keeps_its_rows_through_migration_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usage.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO usage_records (request_id, status, created_at_ms) VALUES ('r1', 'completed', 5)",
+                [],
+            )
+            .unwrap();
+        }
+        let conn = open(&path).unwrap();
+        let (id, status, ms): (i64, String, i64) = conn
+            .query_row(
+                "SELECT id, status, created_at_ms FROM usage_records WHERE request_id = 'r1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((id, status.as_str(), ms), (1, "completed", 5));
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_records' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            indexes,
+            [
+                "usage_records_open",
+                "usage_records_project_id",
+                "usage_records_request_id",
+                "usage_records_user_id"
+            ]
+        );
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'usage_records'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!sql.contains("AUTOINCREMENT"), "{sql}");
+    }
 
     #[test]
     fn migrates_once_and_refuses_a_newer_schema() {

@@ -1,14 +1,15 @@
 //! `tollgate bench`: the whole `/generate` request path measured in one run,
 //! with the load generator in the same process.
 //!
-//! Three servers run in-process on free loopback ports, each on its own OS
+//! Four servers run in-process on free loopback ports, each on its own OS
 //! thread and tokio runtime (the same number of worker threads each; only one
 //! is under load at a time):
 //!
 //! - FULL: the real gateway (shipped config, the Wasm policy chain, accounting
 //!   in a temporary SQLite file) with a zero-latency simulated model and the
 //!   rate limits, quotas and concurrency caps lifted so nothing is refused;
-//! - PASSTHROUGH: the same with an empty policy chain;
+//! - NO-SQLITE: FULL without the usage database (what accounting costs);
+//! - PASSTHROUGH: FULL with an empty policy chain (what the policies cost);
 //! - BARE: an axum handler that parses the same JSON body and answers a small
 //!   JSON of the same shape (the physical limit of this HTTP stack).
 //!
@@ -49,8 +50,8 @@ pub struct Options {
     pub servers: Vec<String>,
 }
 
-/// The three servers, in table order.
-pub const SERVERS: [&str; 3] = ["FULL", "PASSTHROUGH", "BARE"];
+/// The servers, in table order.
+pub const SERVERS: [&str; 4] = ["FULL", "NO-SQLITE", "PASSTHROUGH", "BARE"];
 
 /// One open-loop measurement.
 #[derive(Debug, Clone, Default)]
@@ -179,7 +180,7 @@ pub fn render(report: &Report) -> String {
     out.push('\n');
     let find = |n: &str| report.servers.iter().find(|s| s.name == n);
     if let Some(bare) = find("BARE") {
-        for n in ["FULL", "PASSTHROUGH"] {
+        for n in ["FULL", "NO-SQLITE", "PASSTHROUGH"] {
             if let Some(s) = find(n) {
                 let r = ratio(s.max_rps, bare.max_rps);
                 let _ = writeln!(
@@ -192,7 +193,8 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "- process RSS idle (3 servers started, before load): {} MB; peak under load (VmHWM): {} MB",
+        "- process RSS idle ({} servers started, before load): {} MB; peak under load (VmHWM): {} MB",
+        report.servers.len(),
         mb(report.rss_idle),
         mb(report.rss_peak)
     );
@@ -325,11 +327,17 @@ pub fn bench_config(mut config: Config, pass_through: bool) -> Config {
     config
 }
 
-fn gateway_router(config: Config, db: &Path) -> anyhow::Result<Router> {
+/// The gateway, with its usage database at `db` (none: no accounting).
+fn gateway_router(config: Config, db: Option<&Path>) -> anyhow::Result<Router> {
     let clock = Arc::new(SystemClock);
-    let (accounting, recovered) = Accounting::open(db, clock.now_ms())?;
-    let accounting = std::env::var_os("XX_NO_DB").is_none().then_some(accounting);
-    let gw = Gateway::new(config, clock, accounting, &recovered.pools)?;
+    let (accounting, pools) = match db {
+        Some(db) => {
+            let (accounting, recovered) = Accounting::open(db, clock.now_ms())?;
+            (Some(accounting), recovered.pools)
+        }
+        None => (None, vec![]),
+    };
+    let gw = Gateway::new(config, clock, accounting, &pools)?;
     Ok(crate::api::router(
         gw,
         crate::api::admin::AdminAuth {
@@ -533,19 +541,27 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     let threads = opts.server_threads.max(1);
 
     let full_cfg = bench_config(loaded.clone(), false);
+    let nosqlite_cfg = full_cfg.clone();
     let pass_cfg = bench_config(loaded, true);
     let full_db = tmp.join("full.db");
     let pass_db = tmp.join("passthrough.db");
     let wanted = |name: &str| opts.servers.is_empty() || opts.servers.iter().any(|s| s == name);
     let mut servers = Vec::new();
     if wanted("FULL") {
-        let server =
-            InProcServer::start("full", threads, move || gateway_router(full_cfg, &full_db))?;
+        let server = InProcServer::start("full", threads, move || {
+            gateway_router(full_cfg, Some(&full_db))
+        })?;
         servers.push(("FULL", server));
+    }
+    if wanted("NO-SQLITE") {
+        let server = InProcServer::start("nosqlite", threads, move || {
+            gateway_router(nosqlite_cfg, None)
+        })?;
+        servers.push(("NO-SQLITE", server));
     }
     if wanted("PASSTHROUGH") {
         let server = InProcServer::start("passthrough", threads, move || {
-            gateway_router(pass_cfg, &pass_db)
+            gateway_router(pass_cfg, Some(&pass_db))
         })?;
         servers.push(("PASSTHROUGH", server));
     }
@@ -661,6 +677,7 @@ mod tests {
             cores: 2,
             servers: vec![
                 server("FULL", 5000.0),
+                server("NO-SQLITE", 6000.0),
                 server("PASSTHROUGH", 8000.0),
                 server("BARE", 10000.0),
             ],
@@ -668,19 +685,24 @@ mod tests {
             rss_peak: Some(60 * 1048576),
         };
         let t = render(&report);
-        assert!(t.starts_with("| metric | FULL | PASSTHROUGH | BARE |\n|---|---:|---:|---:|\n"));
+        assert!(t.starts_with(
+            "| metric | FULL | NO-SQLITE | PASSTHROUGH | BARE |\n|---|---:|---:|---:|---:|\n"
+        ));
+        assert!(t.contains(
+            "| max requests/s (closed loop, 64 connections) | 5000 | 6000 | 8000 | 10000 |"
+        ));
+        assert!(t.contains("| p99 ms at 1000/s (open loop) | 2.00 | 2.00 | 2.00 | 2.00 |"));
         assert!(
-            t.contains("| max requests/s (closed loop, 64 connections) | 5000 | 8000 | 10000 |")
+            t.contains("| errors at 1000/s / sent | 0 / 1000 | 0 / 1000 | 0 / 1000 | 0 / 1000 |")
         );
-        assert!(t.contains("| p99 ms at 1000/s (open loop) | 2.00 | 2.00 | 2.00 |"));
-        assert!(t.contains("| errors at 1000/s / sent | 0 / 1000 | 0 / 1000 | 0 / 1000 |"));
         assert!(t.contains("FULL/BARE max requests/s: 50.0%"));
         assert!(t.contains("PASSTHROUGH/BARE max requests/s: 80.0%"));
-        assert!(t.contains("| error kinds (open loop, all rates) | - | - | - |"));
-        assert!(t.contains("idle (3 servers started, before load): 20.0 MB"));
+        assert!(t.contains("NO-SQLITE/BARE max requests/s: 60.0%"));
+        assert!(t.contains("| error kinds (open loop, all rates) | - | - | - | - |"));
+        assert!(t.contains("idle (4 servers started, before load): 20.0 MB"));
         // Every table row has one cell per server.
         for line in t.lines().filter(|l| l.starts_with('|')) {
-            assert_eq!(line.matches('|').count(), 5, "{line}");
+            assert_eq!(line.matches('|').count(), 6, "{line}");
         }
         assert_eq!(ratio(1.0, 0.0), None);
     }

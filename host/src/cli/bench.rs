@@ -1,5 +1,6 @@
-//! `tollgate bench`: FULL gateway vs PASSTHROUGH (no Wasm policies) vs a BARE
-//! axum endpoint, in one process; writes a markdown table.
+//! `tollgate bench`: the FULL gateway vs NO-SQLITE (no usage database) vs
+//! PASSTHROUGH (no Wasm policies) vs a BARE axum endpoint, in one process;
+//! writes a markdown table.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,7 +23,7 @@ pub struct Args {
     /// Worker threads of each server's runtime (default: the number of cores).
     #[arg(long)]
     pub server_threads: Option<usize>,
-    /// Measure only these servers (FULL, PASSTHROUGH, BARE), comma separated.
+    /// Measure only these servers (FULL, NO-SQLITE, PASSTHROUGH, BARE), comma separated.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(crate::bench::SERVERS))]
     pub servers: Vec<String>,
     /// Also write bench.md into this directory.

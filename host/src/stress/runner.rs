@@ -399,16 +399,28 @@ async fn dispatch(
         .map(|d| start + Duration::from_secs_f64(d));
     match &scenario.load {
         Load::Open(_) => {
-            for p in items {
-                let at = start + Duration::from_secs_f64(p.at_seconds);
-                if at > tokio::time::Instant::now() {
-                    tokio::time::sleep_until(at).await;
+            // The pacing runs on a thread of its own: tokio's timers tick in
+            // whole milliseconds (each send would leave up to 1 ms late and
+            // in bursts), a thread's sleep is precise to tens of µs.
+            let items: Vec<Planned> = items.collect();
+            let runtime = tokio::runtime::Handle::current();
+            let start = ctx.start;
+            let pacer = tokio::task::spawn_blocking(move || {
+                for p in items {
+                    let at = start + Duration::from_secs_f64(p.at_seconds);
+                    let now = Instant::now();
+                    if at > now {
+                        std::thread::sleep(at - now);
+                    }
+                    let (ctx, tx) = (ctx.clone(), tx.clone());
+                    runtime.spawn(async move {
+                        let r = execute(&ctx, p, at, true).await;
+                        let _ = tx.send(r);
+                    });
                 }
-                let (ctx, tx) = (ctx.clone(), tx.clone());
-                tokio::spawn(async move {
-                    let r = execute(&ctx, p, at.into_std(), true).await;
-                    let _ = tx.send(r);
-                });
+            });
+            if let Err(e) = pacer.await {
+                tracing::error!("the open-loop pacer stopped: {e}");
             }
         }
         Load::Closed { concurrency, .. } => {
