@@ -25,6 +25,10 @@ impl PolicyEngine {
             .consume_fuel(true)
             .epoch_interruption(true)
             .wasm_component_model(true);
+        if std::env::var_os("TOLLGATE_PERFMAP").is_some() {
+            // Names the policies' compiled functions for `perf` (/tmp/perf-PID.map).
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = wasmtime::Engine::new(&config)?;
         let stop = Arc::new(AtomicBool::new(false));
         let (ticking, flag) = (engine.clone(), stop.clone());
