@@ -120,7 +120,14 @@ impl Accounting {
             .name("usage-checkpoint".into())
             .spawn({
                 let conn = schema::connect(path)?;
-                move || checkpoint::run(conn, stopped)
+                move || {
+                    checkpoint::run(
+                        conn,
+                        stopped,
+                        checkpoint::INTERVAL,
+                        checkpoint::RESTART_FRAMES,
+                    )
+                }
             })?;
         let handle = std::thread::Builder::new()
             .name("usage-writer".into())
