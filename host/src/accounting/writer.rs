@@ -148,7 +148,9 @@ pub(crate) fn run(
 ) {
     let mut batches: Vec<Batch> = Vec::with_capacity(64);
     let mut deferred = Deferred::default();
-    let mut last_commit = Instant::now() - COMMIT_GAP;
+    let mut last_commit = Instant::now()
+        .checked_sub(COMMIT_GAP)
+        .unwrap_or_else(Instant::now);
     loop {
         let mut stop = match receive(&rt, &mut rx, deferred.next_due()) {
             Received::Batch(first) => {
@@ -175,7 +177,6 @@ pub(crate) fn run(
         }
         let now = Instant::now();
         // Unacknowledged rows wait; acknowledged ones supersede them.
-        let mut written = Vec::new();
         batches.retain_mut(|b| {
             if b.ack.is_none() && b.pools.is_empty() && b.prune_before_ms.is_none() && !b.stop {
                 for row in b.rows.drain(..) {
@@ -187,7 +188,7 @@ pub(crate) fn run(
                 true
             }
         });
-        written.extend(deferred.take_due(now, stop));
+        let written = deferred.take_due(now, stop);
         if batches.is_empty() && written.is_empty() {
             if stop {
                 break;
