@@ -86,6 +86,9 @@ mod tests {
         drop(stop);
         checkpointer.join().unwrap();
         assert!(largest > 0);
-        assert!(largest < 24 * 1024 * 1024, "the WAL grew to {largest} bytes");
+        assert!(
+            largest < 24 * 1024 * 1024,
+            "the WAL grew to {largest} bytes"
+        );
     }
 }
