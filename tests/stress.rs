@@ -763,7 +763,7 @@ fn scenario_file_errors_name_the_file_and_the_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_loop_against_the_trivial_server() {
     // The tester alone (the throughput figure is in BENCHMARKS.md: `cargo bench --bench stress_tester`).
-    let server = tollgate::stress::trivial::TrivialServer::start(1).unwrap();
+    let server = tollgate::stress::trivial::start(1).unwrap();
     let s = scenario::parse(
         "arrivals: {process: constant, rate_per_second: 500}\nduration_seconds: 1\nusers: [user_vip_01]\nmodels: [simulated-small]\n",
         "trivial",
@@ -790,7 +790,7 @@ async fn open_loop_against_the_trivial_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_loop_with_only_a_duration_stops_at_its_deadline() {
-    let server = tollgate::stress::trivial::TrivialServer::start(1).unwrap();
+    let server = tollgate::stress::trivial::start(1).unwrap();
     let s = scenario::parse(
         "concurrency: 4\ndelay_seconds: 0.01\nduration_seconds: 0.5\nusers: [user_standard_01]\nmodels: [simulated-small]\n",
         "endless",

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use tollgate::stress::report::percentile;
-use tollgate::stress::trivial::TrivialServer;
 use tollgate::stress::{RunOptions, client, run, scenario};
 
 fn main() {
@@ -21,7 +20,7 @@ fn main() {
         .ok()
         .map(|s| s.split(',').filter_map(|r| r.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![5000.0, 10000.0]);
-    let server = TrivialServer::start(1).expect("trivial server");
+    let server = tollgate::stress::trivial::start(1).expect("trivial server");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -221,7 +221,8 @@ fn parse_status_kb(status: &str, field: &str) -> Option<u64> {
 
 // ---------------------------------------------------------------- servers
 
-/// A server on its own thread and runtime.
+/// A server on its own thread and tokio runtime, on a free loopback port;
+/// dropping it stops the runtime, backlog and all.
 pub struct InProcServer {
     pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -243,12 +244,18 @@ impl InProcServer {
         let thread = std::thread::Builder::new()
             .name(thread_name.clone())
             .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
+                let rt = match tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(threads.max(1))
                     .thread_name(thread_name)
                     .enable_all()
                     .build()
-                    .expect("runtime");
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.into()));
+                        return;
+                    }
+                };
                 let app = {
                     let _guard = rt.enter();
                     make()
