@@ -82,6 +82,7 @@ pub struct Recovered {
 }
 
 /// One message to the writer.
+#[derive(Default)]
 pub(crate) struct Batch {
     rows: Vec<UsageRow>,
     pools: Vec<PoolRow>,
@@ -155,20 +156,12 @@ impl Accounting {
     /// Writes rows and pools and waits until they are committed (rows sent
     /// before without acknowledgement may still be waiting; see [`Accounting::send`]).
     pub async fn write(&self, rows: Vec<UsageRow>, pools: Vec<PoolRow>) -> Result<(), String> {
-        let (ack, done) = oneshot::channel();
-        let batch = Batch {
+        self.acknowledged(Batch {
             rows,
             pools,
-            prune_before_ms: None,
-            ack: Some(ack),
-            stop: false,
-        };
-        self.tx
-            .send(batch)
-            .await
-            .map_err(|_| "the usage writer has stopped".to_string())?;
-        done.await
-            .map_err(|_| "the usage writer has stopped".to_string())?
+            ..Batch::default()
+        })
+        .await
     }
 
     /// Sends rows without waiting for the commit (intermediate states): they
@@ -177,10 +170,7 @@ impl Accounting {
     pub async fn send(&self, rows: Vec<UsageRow>) {
         let batch = Batch {
             rows,
-            pools: Vec::new(),
-            prune_before_ms: None,
-            ack: None,
-            stop: false,
+            ..Batch::default()
         };
         if self.tx.send(batch).await.is_err() {
             tracing::error!("the usage writer has stopped; a row was not written");
@@ -189,39 +179,34 @@ impl Accounting {
 
     /// Deletes finished rows created before `before_ms`; returns once done.
     pub async fn prune(&self, before_ms: u64) -> Result<(), String> {
-        let (ack, done) = oneshot::channel();
-        let batch = Batch {
-            rows: Vec::new(),
-            pools: Vec::new(),
+        self.acknowledged(Batch {
             prune_before_ms: Some(before_ms),
-            ack: Some(ack),
-            stop: false,
-        };
-        self.tx
-            .send(batch)
-            .await
-            .map_err(|_| "the usage writer has stopped".to_string())?;
-        done.await
-            .map_err(|_| "the usage writer has stopped".to_string())?
+            ..Batch::default()
+        })
+        .await
     }
 
     /// Stops the writer after it committed everything sent before.
     pub async fn close(&self) {
-        let (ack, done) = oneshot::channel();
-        let batch = Batch {
-            rows: Vec::new(),
-            pools: Vec::new(),
-            prune_before_ms: None,
-            ack: Some(ack),
-            stop: true,
-        };
-        if self.tx.send(batch).await.is_ok() {
-            let _ = done.await;
-        }
+        let _ = self
+            .acknowledged(Batch {
+                stop: true,
+                ..Batch::default()
+            })
+            .await;
         let handle = self.writer.lock().take();
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
+    }
+
+    /// Sends `batch` and waits until the writer has committed it.
+    async fn acknowledged(&self, mut batch: Batch) -> Result<(), String> {
+        let stopped = || "the usage writer has stopped".to_string();
+        let (ack, done) = oneshot::channel();
+        batch.ack = Some(ack);
+        self.tx.send(batch).await.map_err(|_| stopped())?;
+        done.await.map_err(|_| stopped())?
     }
 }
 

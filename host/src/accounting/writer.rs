@@ -305,10 +305,7 @@ mod tests {
     fn batch(rows: Vec<UsageRow>) -> Batch {
         Batch {
             rows,
-            pools: vec![],
-            prune_before_ms: None,
-            ack: None,
-            stop: false,
+            ..Batch::default()
         }
     }
 
