@@ -24,6 +24,28 @@ fn fast(dir: &std::path::Path) {
     );
 }
 
+/// Request ids are UUIDv7: time-ordered, so the usage database's
+/// request_id index is appended to rather than written at random pages.
+#[tokio::test]
+async fn request_ids_are_time_ordered_uuids() {
+    let s = Server::start(fast);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, r) = s
+            .generate(body("user_vip_01", "simulated-small", "Hello", 8))
+            .await;
+        assert_eq!(status, 200, "{r}");
+        let id = r["request_id"].as_str().unwrap().to_owned();
+        assert_eq!(id.len(), 36, "{id}");
+        assert_eq!(&id[14..15], "7", "not a version-7 UUID: {id}");
+        ids.push(id);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "ids in creation order sort in creation order");
+}
+
 #[tokio::test]
 async fn seed_outcome_rows() {
     let s = Server::start(fast);

@@ -368,8 +368,10 @@ mod tests {
         let path = dir.path().join("u.db");
         let (acc, _) = super::super::Accounting::open(&path, 0).unwrap();
         acc.send(vec![row("p", 0, "processing")]).await;
-        // Not written at once...
+        // Not written at once (an undeferred row would be committed well
+        // within these 20 ms)...
         let read = super::super::schema::open(&path).unwrap();
+        tokio::time::sleep(DEFER / 5).await;
         assert_eq!(status(&read, "p"), None);
         // ...but after DEFER, with no other traffic.
         tokio::time::sleep(DEFER * 3).await;
