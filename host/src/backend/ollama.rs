@@ -69,15 +69,7 @@ impl Ollama {
         sink: Option<TokenSink>,
     ) -> Result<BackendResponse, super::BackendError> {
         let ctx = self.ctx();
-        let _permit = match &self.limit {
-            Some(s) => Some(
-                s.clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| ctx.bad("backend closed"))?,
-            ),
-            None => None,
-        };
+        let _permit = ctx.permit(&self.limit).await?;
         let mut body = json!({
             "model": self.upstream,
             "stream": sink.is_some(),

@@ -99,15 +99,7 @@ impl OpenAi {
         sink: Option<TokenSink>,
     ) -> Result<BackendResponse, super::BackendError> {
         let ctx = self.ctx();
-        let _permit = match &self.limit {
-            Some(s) => Some(
-                s.clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| ctx.bad("backend closed"))?,
-            ),
-            None => None,
-        };
+        let _permit = ctx.permit(&self.limit).await?;
         let key = self
             .api_key_env
             .as_ref()

@@ -49,6 +49,23 @@ impl Ctx<'_> {
         }
     }
 
+    /// Waits for a slot under the model's `max_parallel_requests` (`None`:
+    /// no limit); the slot is held while the permit lives.
+    pub async fn permit(
+        &self,
+        limit: &Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, BackendError> {
+        match limit {
+            Some(s) => s
+                .clone()
+                .acquire_owned()
+                .await
+                .map(Some)
+                .map_err(|_| self.bad("backend closed")),
+            None => Ok(None),
+        }
+    }
+
     /// A bad reply with `cause`.
     pub fn bad(&self, cause: impl Into<String>) -> BackendError {
         BackendError::BadReply {
